@@ -1,0 +1,8 @@
+/**
+ * Custom search attributes the pipelines write, name → Temporal type. A Temporal server that runs
+ * pipelines must have them registered (the local stack does it; see the README for production).
+ */
+export const PIPELINE_SEARCH_ATTRIBUTES = {
+  /** The pipeline's own status (running, succeeded, failed, cancelled), for operator listings. */
+  PipelineStatus: 'Keyword',
+} as const;
