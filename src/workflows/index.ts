@@ -1,2 +1,2 @@
-// The pipeline workflow arrives with the orchestration code; this name is the wire name.
-export async function generationPipeline(): Promise<void> {}
+// Every workflow the worker registers; the export names are the workflow types (wire names).
+export { generationPipeline } from './generation-pipeline.js';

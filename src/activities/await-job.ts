@@ -1,0 +1,85 @@
+import { Context } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
+import { isRunComfyError } from '../runcomfy/errors.js';
+import type { AwaitJobHeartbeat, AwaitJobInput, AwaitJobResult } from '../shared/activity-contract.js';
+import { STEP_FAILURE_TYPES } from '../shared/pipeline-contract.js';
+import type { ActivityDeps } from './deps.js';
+import { runComfyFailure } from './failures.js';
+
+/** Longest pause between polls relative to the phase's budget: a 30-minute video is read less often than a 2-minute image. */
+const BUDGET_FRACTION_PER_POLL = 1 / 40;
+const INTERVAL_GROWTH = 1.5;
+
+function formatDuration(ms: number): string {
+  if (ms < 1_000) return `${ms} ms`;
+  if (ms < 120_000) return `${(ms / 1_000).toFixed(1)} s`;
+  return `${(ms / 60_000).toFixed(1)} min`;
+}
+
+/**
+ * Polls one RunComfy request through one phase: `queue` returns when the job starts running (or
+ * ends); `run` returns when it ends. It heartbeats every read (request id, status, queue position),
+ * starts quick and slows down, honours cancellation, enforces the phase's budget from the phase's
+ * start time in workflow history (so a restarted worker resumes the same request with the same
+ * deadline), and rides out transient API errors without failing the step.
+ */
+export function createAwaitJob(deps: ActivityDeps) {
+  return async function awaitJob(input: AwaitJobInput): Promise<AwaitJobResult> {
+    const ctx = Context.current();
+    const resumed = ctx.info.heartbeatDetails as AwaitJobHeartbeat | undefined;
+    let statusReads = resumed?.statusReads ?? 0;
+    const maxIntervalMs = Math.max(input.initialIntervalMs, Math.min(input.maxIntervalMs, input.budgetMs * BUDGET_FRACTION_PER_POLL));
+    // A resumed poll already knows the job is not brand new: no need to start at the quickest pace.
+    let intervalMs = resumed ? maxIntervalMs : input.initialIntervalMs;
+    // Sleeps are cut into pieces shorter than the heartbeat timeout, so a quiet job never looks like a dead worker.
+    const heartbeatTimeoutMs = ctx.info.heartbeatTimeoutMs ?? 60_000;
+    const sleepSliceMs = Math.max(10, Math.floor(heartbeatTimeoutMs / 3));
+    let last: AwaitJobHeartbeat = { requestId: input.requestId, status: resumed?.status ?? 'unknown', statusReads };
+    if (resumed?.queuePosition !== undefined) last.queuePosition = resumed.queuePosition;
+
+    const pause = async (ms: number): Promise<void> => {
+      let left = ms;
+      while (left > 0) {
+        const slice = Math.min(left, sleepSliceMs);
+        await ctx.sleep(slice);
+        left -= slice;
+        ctx.heartbeat(last);
+      }
+    };
+
+    for (;;) {
+      const elapsedMs = Date.now() - input.phaseStartedAtMs;
+      if (elapsedMs > input.budgetMs) {
+        const queue = input.phase === 'queue';
+        throw ApplicationFailure.create({
+          type: queue ? STEP_FAILURE_TYPES.queueBudgetExceeded : STEP_FAILURE_TYPES.runBudgetExceeded,
+          message: `RunComfy request ${input.requestId} was still ${queue ? 'queued' : 'running'} after ${formatDuration(elapsedMs)} (the ${input.phase} budget is ${formatDuration(input.budgetMs)})`,
+          nonRetryable: true,
+        });
+      }
+      try {
+        const status = await deps.runcomfy.getStatus(input.deploymentId, input.requestId, { signal: ctx.cancellationSignal });
+        statusReads++;
+        deps.metrics?.statusRead();
+        last = { requestId: input.requestId, status: status.rawStatus, statusReads };
+        if (status.queuePosition !== undefined) last.queuePosition = status.queuePosition;
+        ctx.heartbeat(last);
+        if (status.isTerminal) return { status: status.status === 'cancelled' ? 'cancelled' : 'completed', statusReads };
+        if (input.phase === 'queue' && status.status === 'running') return { status: 'running', statusReads };
+      } catch (error) {
+        if (ctx.cancellationSignal.aborted) throw error;
+        if (!isRunComfyError(error) || !error.retryable) throw runComfyFailure(error);
+        // 429, 5xx, timeouts: the job is still there; read again later, as the server asks.
+        ctx.log.warn('status read failed; will read again', { requestId: input.requestId, code: error.code });
+        ctx.heartbeat(last);
+        const remainingMs = input.budgetMs - (Date.now() - input.phaseStartedAtMs);
+        await pause(Math.max(0, Math.min(Math.max(error.retryAfterMs ?? 0, intervalMs), remainingMs + 1)));
+        intervalMs = Math.min(intervalMs * INTERVAL_GROWTH, maxIntervalMs);
+        continue;
+      }
+      const remainingMs = input.budgetMs - (Date.now() - input.phaseStartedAtMs);
+      await pause(Math.max(0, Math.min(intervalMs, remainingMs + 1)));
+      intervalMs = Math.min(intervalMs * INTERVAL_GROWTH, maxIntervalMs);
+    }
+  };
+}

@@ -1,0 +1,78 @@
+/**
+ * The one place where errors from the RunComfy client and the object store become Temporal
+ * ApplicationFailures: an explicit `type`, `nonRetryable`, and `nextRetryDelay` from Retry-After.
+ * Messages come from errors that never carry secrets; the original error stays as `cause`.
+ */
+import { ApplicationFailure } from '@temporalio/common';
+import { PipelineSpecError } from '../pipeline/errors.js';
+import { isRunComfyError } from '../runcomfy/errors.js';
+import { PIPELINE_FAILURE_TYPES, STEP_FAILURE_TYPES } from '../shared/pipeline-contract.js';
+
+interface StoreErrorLike {
+  name: string;
+  message: string;
+  code?: string;
+  retryable?: boolean;
+}
+
+function isStoreError(error: unknown): error is StoreErrorLike {
+  return error instanceof Error && typeof (error as { retryable?: unknown }).retryable === 'boolean';
+}
+
+/** Maps an error thrown by a submit. Only a proven non-acceptance may be retried. */
+export function submitFailure(error: unknown): ApplicationFailure {
+  if (error instanceof ApplicationFailure) return error;
+  if (error instanceof PipelineSpecError) {
+    return ApplicationFailure.create({ type: PIPELINE_FAILURE_TYPES.invalidSpec, message: error.message, details: [error.issues], nonRetryable: true });
+  }
+  if (isRunComfyError(error)) {
+    if (error.jobMayHaveBeenAccepted) {
+      return ApplicationFailure.create({ type: STEP_FAILURE_TYPES.submitOutcomeUnknown, message: error.message, cause: error, nonRetryable: true, details: [error.toJSON()] });
+    }
+    return ApplicationFailure.create({
+      type: STEP_FAILURE_TYPES.submitRejected,
+      message: error.message,
+      cause: error,
+      nonRetryable: !error.retryable,
+      details: [error.toJSON()],
+      ...(error.retryAfterMs !== undefined ? { nextRetryDelay: error.retryAfterMs } : {}),
+    });
+  }
+  // Anything unexpected happened somewhere between building the request and reading the answer.
+  return ApplicationFailure.create({ type: STEP_FAILURE_TYPES.submitOutcomeUnknown, message: errorMessage(error), nonRetryable: true });
+}
+
+/** Maps an error of any other RunComfy call (status, result, cancel, deployments). */
+export function runComfyFailure(error: unknown): ApplicationFailure {
+  if (error instanceof ApplicationFailure) return error;
+  if (isRunComfyError(error)) {
+    return ApplicationFailure.create({
+      type: STEP_FAILURE_TYPES.remoteApi,
+      message: error.message,
+      cause: error,
+      nonRetryable: !error.retryable,
+      details: [error.toJSON()],
+      ...(error.retryAfterMs !== undefined ? { nextRetryDelay: error.retryAfterMs } : {}),
+    });
+  }
+  return ApplicationFailure.create({ type: STEP_FAILURE_TYPES.remoteApi, message: errorMessage(error), nonRetryable: false });
+}
+
+/** Maps an error of the object store or of an output download. */
+export function storageFailure(error: unknown): ApplicationFailure {
+  if (error instanceof ApplicationFailure) return error;
+  if (isStoreError(error)) {
+    const expired = error.name === 'SourceNotFoundError' || error.code === 'SOURCE_NOT_FOUND';
+    return ApplicationFailure.create({
+      type: expired ? STEP_FAILURE_TYPES.outputExpired : STEP_FAILURE_TYPES.storage,
+      message: expired ? `the output file is gone at its source (expired or deleted): ${error.message}` : error.message,
+      cause: error,
+      nonRetryable: expired || !error.retryable,
+    });
+  }
+  return ApplicationFailure.create({ type: STEP_FAILURE_TYPES.storage, message: errorMessage(error), nonRetryable: false });
+}
+
+export function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

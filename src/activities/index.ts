@@ -1,0 +1,26 @@
+import { createAwaitJob } from './await-job.js';
+import { createCancelJob } from './cancel-job.js';
+import type { ActivityDeps } from './deps.js';
+import { createFetchJobResult } from './fetch-job-result.js';
+import { createPersistOutputs } from './persist-outputs.js';
+import { createPreparePipeline } from './prepare-pipeline.js';
+import { createSubmitJob } from './submit-job.js';
+
+export type { ActivityDeps, ActivitySettings, OutputStore, PipelineMetrics } from './deps.js';
+
+/**
+ * The pipeline's activities, one per external operation, closing over clients the worker made once.
+ * The object keys are the activity types (wire names).
+ */
+export function createActivities(deps: ActivityDeps) {
+  return {
+    preparePipeline: createPreparePipeline(deps),
+    submitJob: createSubmitJob(deps),
+    awaitJob: createAwaitJob(deps),
+    fetchJobResult: createFetchJobResult(deps),
+    persistOutputs: createPersistOutputs(deps),
+    cancelJob: createCancelJob(deps),
+  };
+}
+
+export type PipelineActivities = ReturnType<typeof createActivities>;

@@ -1,0 +1,67 @@
+import { Context } from '@temporalio/activity';
+import type { PersistOutputsHeartbeat, PersistOutputsInput, PersistOutputsResult } from '../shared/activity-contract.js';
+import type { PersistedOutput } from '../shared/pipeline-contract.js';
+import { deterministicOutputKey } from '../storage/output-key.js';
+import type { ActivityDeps } from './deps.js';
+import { storageFailure } from './failures.js';
+import { Semaphore } from './semaphore.js';
+
+/**
+ * Copies a finished job's output files from RunComfy's temporary URLs into R2, streaming (bounded
+ * memory) under deterministic keys. A retry skips files already stored (the store checks the key
+ * first), so nothing is copied twice or left half-written; progress is heartbeated in bytes.
+ */
+export function createPersistOutputs(deps: ActivityDeps) {
+  // Shared by every step on this worker: the bound on copy memory is per process, not per pipeline.
+  const copySlots = new Semaphore(deps.settings.maxConcurrentCopies);
+
+  return async function persistOutputs(input: PersistOutputsInput): Promise<PersistOutputsResult> {
+    const ctx = Context.current();
+    const progress: PersistOutputsHeartbeat = { bytesCopied: 0, filesDone: 0, filesTotal: input.outputs.length };
+    const usedKeys = new Set<string>();
+    const persisted: PersistedOutput[] = [];
+    for (const [index, output] of input.outputs.entries()) {
+      let key = deterministicOutputKey({ pipelineId: input.pipelineId, stepId: input.stepId, nodeId: output.nodeId, filename: output.filename });
+      // Two files of one node with the same name must not overwrite each other.
+      if (usedKeys.has(key)) key = deterministicOutputKey({ pipelineId: input.pipelineId, stepId: input.stepId, nodeId: output.nodeId, filename: `${index}-${output.filename}` });
+      usedKeys.add(key);
+      const bytesBefore = progress.bytesCopied;
+      try {
+        const stored = await copySlots.run(
+          () =>
+            deps.store.persistFromUrl({
+              sourceUrl: output.url,
+              key,
+              signal: ctx.cancellationSignal,
+              onProgress: (bytes) => {
+                progress.bytesCopied = bytesBefore + bytes;
+                ctx.heartbeat(progress);
+              },
+            }),
+          ctx.cancellationSignal,
+        );
+        if (!stored.alreadyPresent) deps.metrics?.bytesCopied(stored.bytes);
+        progress.bytesCopied = bytesBefore + stored.bytes;
+        progress.filesDone++;
+        ctx.heartbeat(progress);
+        persisted.push({
+          key: stored.key,
+          bytes: stored.bytes,
+          sha256: stored.sha256,
+          contentType: stored.contentType,
+          nodeId: output.nodeId,
+          channel: output.channel,
+          filename: output.filename,
+          media: output.media,
+          sourceUrl: output.url,
+        });
+      } catch (error) {
+        if (ctx.cancellationSignal.aborted) throw error;
+        throw storageFailure(error);
+      }
+    }
+    if (input.stepStartedAtMs !== undefined) deps.metrics?.stepSucceeded(input.stepKind ?? 'unknown', (Date.now() - input.stepStartedAtMs) / 1000);
+    ctx.log.info('outputs persisted', { stepId: input.stepId, requestId: input.requestId, files: persisted.length, bytes: progress.bytesCopied });
+    return { outputs: persisted };
+  };
+}

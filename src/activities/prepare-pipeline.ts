@@ -1,0 +1,90 @@
+import { ApplicationFailure } from '@temporalio/common';
+import { checkBindings, type BindingProblem } from '../pipeline/bindings-check.js';
+import { summarizeIssues } from '../pipeline/errors.js';
+import { defaultMaxJobAttempts, registryEntry, type DeploymentRegistry } from '../pipeline/registry.js';
+import { validatePipelineSpec } from '../pipeline/spec.js';
+import { ERROR_CODES, isRunComfyError } from '../runcomfy/errors.js';
+import type { PreparedPipeline, PreparePipelineInput, ResolvedStep } from '../shared/activity-contract.js';
+import { PIPELINE_FAILURE_TYPES } from '../shared/pipeline-contract.js';
+import type { ActivityDeps } from './deps.js';
+import { runComfyFailure } from './failures.js';
+
+/**
+ * Resolves a pipeline against the worker's registry and checks every binding against the
+ * deployment's stored graph, before any job is submitted: a mistake costs no GPU time.
+ */
+export function createPreparePipeline(deps: ActivityDeps) {
+  const graphCache = new Map<string, { graph: unknown; fetchedAtMs: number }>();
+
+  async function deploymentGraph(deploymentKey: string, deploymentId: string): Promise<unknown> {
+    const cached = graphCache.get(deploymentId);
+    if (cached && Date.now() - cached.fetchedAtMs < deps.settings.deploymentCacheTtlMs) return cached.graph;
+    try {
+      const deployment = await deps.runcomfy.getDeployment(deploymentId, { includes: ['payload'] });
+      const graph = deployment.payload?.workflowApiJson;
+      if (graph === undefined) {
+        throw ApplicationFailure.create({
+          type: PIPELINE_FAILURE_TYPES.invalidDeployment,
+          message: `deployment "${deploymentKey}" (${deploymentId}) has no workflow_api_json in its payload, so its bindings cannot be checked`,
+          nonRetryable: true,
+        });
+      }
+      graphCache.set(deploymentId, { graph, fetchedAtMs: Date.now() });
+      return graph;
+    } catch (error) {
+      if (isRunComfyError(error) && error.code === ERROR_CODES.notFound) {
+        throw ApplicationFailure.create({
+          type: PIPELINE_FAILURE_TYPES.invalidDeployment,
+          message: `deployment "${deploymentKey}" (${deploymentId}) does not exist at RunComfy`,
+          nonRetryable: true,
+          cause: error,
+        });
+      }
+      throw runComfyFailure(error);
+    }
+  }
+
+  return async function preparePipeline(input: PreparePipelineInput): Promise<PreparedPipeline> {
+    const registry: DeploymentRegistry = deps.registry();
+    const validation = validatePipelineSpec(input.spec, registry);
+    if (!validation.ok) {
+      throw ApplicationFailure.create({
+        type: PIPELINE_FAILURE_TYPES.invalidSpec,
+        message: summarizeIssues('invalid pipeline spec', validation.issues),
+        details: [validation.issues],
+        nonRetryable: true,
+      });
+    }
+    const spec = validation.spec;
+    const steps: Record<string, ResolvedStep> = {};
+    const problems: BindingProblem[] = [];
+    const checked = new Set<string>();
+    for (const step of spec.steps) {
+      const deployment = registryEntry(registry, step.deployment);
+      // validatePipelineSpec with a registry guarantees the entry; the check keeps types honest.
+      if (!deployment) throw ApplicationFailure.create({ type: PIPELINE_FAILURE_TYPES.invalidSpec, message: `unknown deployment "${step.deployment}"`, nonRetryable: true });
+      steps[step.id] = {
+        deploymentKey: step.deployment,
+        deployment,
+        maxJobAttempts: spec.options?.maxJobAttempts ?? deployment.maxJobAttempts ?? registry.defaults?.maxJobAttempts ?? defaultMaxJobAttempts,
+      };
+      if (checked.has(step.deployment)) continue;
+      checked.add(step.deployment);
+      problems.push(...checkBindings(deployment, await deploymentGraph(step.deployment, deployment.deploymentId), step.deployment));
+    }
+    if (problems.length > 0) {
+      throw ApplicationFailure.create({
+        type: PIPELINE_FAILURE_TYPES.invalidDeployment,
+        message: `registry bindings do not fit the deployments' workflows: ${problems.map((p) => p.message).join('; ')}`,
+        details: [problems],
+        nonRetryable: true,
+      });
+    }
+    return {
+      steps,
+      timings: deps.settings.timings,
+      ambiguousSubmitPolicy: deps.settings.ambiguousSubmitPolicy,
+      outputUrlMode: spec.options?.outputUrlMode ?? deps.settings.outputUrlMode,
+    };
+  };
+}

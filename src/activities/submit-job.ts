@@ -1,0 +1,32 @@
+import { Context } from '@temporalio/activity';
+import { buildOverrides, resolveStepParams } from '../pipeline/overrides.js';
+import type { SubmitJobInput, SubmitJobResult } from '../shared/activity-contract.js';
+import type { ActivityDeps } from './deps.js';
+import { submitFailure } from './failures.js';
+
+/**
+ * Submits one paid job: exactly one POST, never retried here. Wired inputs become URLs only now
+ * (presigned GET URLs of the persisted objects), so no signed URL is ever stored in history.
+ */
+export function createSubmitJob(deps: ActivityDeps) {
+  return async function submitJob(input: SubmitJobInput): Promise<SubmitJobResult> {
+    const signal = Context.current().cancellationSignal;
+    const metrics = deps.metrics;
+    try {
+      const inputUrls: Record<string, string> = {};
+      for (const [param, ref] of Object.entries(input.inputs)) {
+        inputUrls[param] =
+          input.outputUrlMode === 'source' ? ref.sourceUrl : await deps.store.presignGet(ref.key, { expiresInSeconds: deps.settings.presignTtlSeconds });
+      }
+      const overrides = buildOverrides(input.deployment, resolveStepParams(input.step, inputUrls), input.deploymentKey);
+      const job = await deps.runcomfy.submit(input.deployment.deploymentId, { overrides }, { signal });
+      metrics?.jobSubmitted(input.step.kind, input.deploymentKey);
+      Context.current().log.info('job submitted', { stepId: input.step.id, attempt: input.attempt, requestId: job.requestId, deploymentKey: input.deploymentKey });
+      return { requestId: job.requestId };
+    } catch (error) {
+      const failure = submitFailure(error);
+      metrics?.submitFailed(input.step.kind, failure.type === 'SubmitOutcomeUnknown' ? 'unknown' : 'rejected');
+      throw failure;
+    }
+  };
+}

@@ -1,0 +1,150 @@
+/**
+ * Environment → typed configuration, parsed once with zod at each entry point (worker, CLI, demo).
+ * Nothing below an entry point reads process.env. Errors name the variable and the reason, never
+ * the value (some are secrets).
+ */
+import { z } from 'zod';
+import { DEFAULT_TASK_QUEUE } from './shared/pipeline-contract.js';
+
+const MIB = 1024 * 1024;
+
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'], { error: 'expected true or false' })
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+const positiveInt = (max = Number.MAX_SAFE_INTEGER) =>
+  z.coerce.number({ error: 'expected a number' }).int({ error: 'expected a whole number' }).min(1, { error: 'must be at least 1' }).max(max, { error: `must be at most ${max}` });
+const port = z.coerce.number({ error: 'expected a port number' }).int().min(0, { error: 'must be 0–65535' }).max(65535, { error: 'must be 0–65535' });
+const url = z.url({ protocol: /^https?$/, error: 'expected an http(s) URL' });
+
+/** Every variable the worker reads, with its default. The README's configuration table mirrors this. */
+export const workerEnvSchema = z.object({
+  TEMPORAL_ADDRESS: z.string().min(1).default('127.0.0.1:7233'),
+  TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
+  TEMPORAL_TASK_QUEUE: z.string().min(1).default(DEFAULT_TASK_QUEUE),
+  TEMPORAL_API_KEY: z.string().min(1).optional(),
+  TEMPORAL_TLS: bool.optional(),
+
+  RUNCOMFY_BASE_URL: url.default('https://api.runcomfy.net'),
+  RUNCOMFY_TOKEN: z.string({ error: 'is required (the RunComfy API token)' }).min(1, { error: 'is required (the RunComfy API token)' }),
+  RUNCOMFY_INFERENCE_API_VERSION: z.enum(['v1', 'v2'], { error: 'expected v1 or v2' }).default('v1'),
+
+  R2_ENDPOINT: url,
+  R2_BUCKET: z.string().min(3, { error: 'expected a bucket name' }),
+  R2_ACCESS_KEY_ID: z.string().min(1, { error: 'is required' }),
+  R2_SECRET_ACCESS_KEY: z.string().min(1, { error: 'is required' }),
+  R2_REGION: z.string().min(1).default('auto'),
+  R2_FORCE_PATH_STYLE: bool.default(true),
+
+  DEPLOYMENT_REGISTRY_PATH: z.string().min(1).default('config/deployments.json'),
+
+  POLL_INITIAL_INTERVAL_MS: positiveInt().default(1_000),
+  POLL_MAX_INTERVAL_MS: positiveInt().default(15_000),
+  POLL_HEARTBEAT_TIMEOUT_MS: positiveInt().default(30_000),
+  JOB_RETRY_BACKOFF_MS: positiveInt().default(30_000),
+  SUBMIT_TIMEOUT_MS: positiveInt().default(60_000),
+  PERSIST_HEARTBEAT_TIMEOUT_MS: positiveInt().default(60_000),
+  PERSIST_TIMEOUT_MS: positiveInt().default(3_600_000),
+  CANCEL_CONFIRM_TIMEOUT_MS: positiveInt().default(60_000),
+  AMBIGUOUS_SUBMIT_POLICY: z.enum(['fail', 'resubmit'], { error: 'expected fail or resubmit' }).default('fail'),
+  OUTPUT_URL_MODE: z.enum(['presigned', 'source'], { error: 'expected presigned or source' }).default('presigned'),
+  PRESIGN_TTL_SECONDS: positiveInt(7 * 24 * 3600).default(24 * 3600),
+  DEPLOYMENT_CACHE_TTL_MS: positiveInt().default(300_000),
+
+  COPY_PART_SIZE_MB: positiveInt(5 * 1024).min(5, { error: 'must be at least 5 (the S3 and R2 minimum part size)' }).default(8),
+  COPY_QUEUE_SIZE: positiveInt(64).default(4),
+  COPY_MEMORY_BUDGET_MB: positiveInt().default(256),
+
+  MAX_CONCURRENT_ACTIVITIES: positiveInt().default(2_000),
+  MAX_CONCURRENT_WORKFLOW_TASKS: positiveInt().default(200),
+  MAX_CACHED_WORKFLOWS: positiveInt().default(2_000),
+  SHUTDOWN_GRACE_MS: positiveInt().default(30_000),
+  WORKFLOW_BUNDLE_PATH: z.string().min(1).optional(),
+
+  METRICS_PORT: port.default(9464),
+  TEMPORAL_METRICS_PORT: port.default(9465),
+  LOG_LEVEL: z.enum(['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR'], { error: 'expected TRACE, DEBUG, INFO, WARN or ERROR' }).default('INFO'),
+});
+
+export type WorkerEnv = z.infer<typeof workerEnvSchema>;
+
+export interface WorkerConfig {
+  temporal: { address: string; namespace: string; taskQueue: string; apiKey?: string; tls: boolean };
+  runcomfy: { baseUrl: string; token: string; inferenceApiVersion: 'v1' | 'v2' };
+  store: { endpoint: string; bucket: string; accessKeyId: string; secretAccessKey: string; region: string; forcePathStyle: boolean; partSizeBytes: number; queueSize: number };
+  registryPath: string;
+  timings: {
+    pollInitialIntervalMs: number;
+    pollMaxIntervalMs: number;
+    pollHeartbeatTimeoutMs: number;
+    jobRetryBackoffMs: number;
+    submitTimeoutMs: number;
+    persistHeartbeatTimeoutMs: number;
+    persistTimeoutMs: number;
+    cancelTimeoutMs: number;
+  };
+  ambiguousSubmitPolicy: 'fail' | 'resubmit';
+  outputUrlMode: 'presigned' | 'source';
+  presignTtlSeconds: number;
+  deploymentCacheTtlMs: number;
+  maxConcurrentCopies: number;
+  worker: { maxConcurrentActivities: number; maxConcurrentWorkflowTasks: number; maxCachedWorkflows: number; shutdownGraceMs: number; workflowBundlePath?: string };
+  metricsPort: number;
+  temporalMetricsPort: number;
+  logLevel: WorkerEnv['LOG_LEVEL'];
+}
+
+/** A configuration problem: names each variable and why it was refused. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  readonly code = 'CONFIG_INVALID';
+  constructor(readonly problems: readonly string[]) {
+    super(`invalid configuration:\n  ${problems.join('\n  ')}`);
+  }
+}
+
+/** Copies that fit the memory budget: each holds about partSize × (queueSize + 1) bytes. */
+export function copiesWithinBudget(memoryBudgetBytes: number, partSizeBytes: number, queueSize: number): number {
+  return Math.max(1, Math.floor(memoryBudgetBytes / (partSizeBytes * (queueSize + 1))));
+}
+
+export function parseWorkerConfig(env: Readonly<Record<string, string | undefined>>): WorkerConfig {
+  // Empty strings count as unset, as in most deployment tools.
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = workerEnvSchema.safeParse(cleaned);
+  if (!parsed.success) {
+    throw new ConfigError(parsed.error.issues.map((issue) => `${issue.path.join('.') || '(env)'}: ${issue.message}`));
+  }
+  const e = parsed.data;
+  const partSizeBytes = e.COPY_PART_SIZE_MB * MIB;
+  return {
+    temporal: { address: e.TEMPORAL_ADDRESS, namespace: e.TEMPORAL_NAMESPACE, taskQueue: e.TEMPORAL_TASK_QUEUE, ...(e.TEMPORAL_API_KEY ? { apiKey: e.TEMPORAL_API_KEY } : {}), tls: e.TEMPORAL_TLS ?? e.TEMPORAL_API_KEY !== undefined },
+    runcomfy: { baseUrl: e.RUNCOMFY_BASE_URL, token: e.RUNCOMFY_TOKEN, inferenceApiVersion: e.RUNCOMFY_INFERENCE_API_VERSION },
+    store: { endpoint: e.R2_ENDPOINT, bucket: e.R2_BUCKET, accessKeyId: e.R2_ACCESS_KEY_ID, secretAccessKey: e.R2_SECRET_ACCESS_KEY, region: e.R2_REGION, forcePathStyle: e.R2_FORCE_PATH_STYLE, partSizeBytes, queueSize: e.COPY_QUEUE_SIZE },
+    registryPath: e.DEPLOYMENT_REGISTRY_PATH,
+    timings: {
+      pollInitialIntervalMs: e.POLL_INITIAL_INTERVAL_MS,
+      pollMaxIntervalMs: e.POLL_MAX_INTERVAL_MS,
+      pollHeartbeatTimeoutMs: e.POLL_HEARTBEAT_TIMEOUT_MS,
+      jobRetryBackoffMs: e.JOB_RETRY_BACKOFF_MS,
+      submitTimeoutMs: e.SUBMIT_TIMEOUT_MS,
+      persistHeartbeatTimeoutMs: e.PERSIST_HEARTBEAT_TIMEOUT_MS,
+      persistTimeoutMs: e.PERSIST_TIMEOUT_MS,
+      cancelTimeoutMs: e.CANCEL_CONFIRM_TIMEOUT_MS,
+    },
+    ambiguousSubmitPolicy: e.AMBIGUOUS_SUBMIT_POLICY,
+    outputUrlMode: e.OUTPUT_URL_MODE,
+    presignTtlSeconds: e.PRESIGN_TTL_SECONDS,
+    deploymentCacheTtlMs: e.DEPLOYMENT_CACHE_TTL_MS,
+    maxConcurrentCopies: copiesWithinBudget(e.COPY_MEMORY_BUDGET_MB * MIB, partSizeBytes, e.COPY_QUEUE_SIZE),
+    worker: {
+      maxConcurrentActivities: e.MAX_CONCURRENT_ACTIVITIES,
+      maxConcurrentWorkflowTasks: e.MAX_CONCURRENT_WORKFLOW_TASKS,
+      maxCachedWorkflows: e.MAX_CACHED_WORKFLOWS,
+      shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
+      ...(e.WORKFLOW_BUNDLE_PATH ? { workflowBundlePath: e.WORKFLOW_BUNDLE_PATH } : {}),
+    },
+    metricsPort: e.METRICS_PORT,
+    temporalMetricsPort: e.TEMPORAL_METRICS_PORT,
+    logLevel: e.LOG_LEVEL,
+  };
+}

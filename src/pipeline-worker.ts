@@ -1,0 +1,148 @@
+/**
+ * Builds a pipeline worker from configuration: the RunComfy client, the object store, the registry,
+ * metrics and the Temporal Worker itself. `src/worker.ts` runs it as a process; tests, the demo and
+ * the benchmark run it in-process with their own settings.
+ */
+import { Connection } from '@temporalio/client';
+import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import { existsSync } from 'node:fs';
+import type { Server } from 'node:http';
+import { fileURLToPath } from 'node:url';
+import { createActivities } from './activities/index.js';
+import type { WorkerConfig } from './config.js';
+import { PrometheusPipelineMetrics, serveMetrics } from './observability/metrics.js';
+import { loadRegistryFileSync } from './pipeline/registry-file.js';
+import type { DeploymentRegistry } from './pipeline/registry.js';
+import { RunComfyClient } from './runcomfy/client.js';
+import { PIPELINE_SEARCH_ATTRIBUTES } from './shared/search-attributes.js';
+import { ObjectStore } from './storage/object-store.js';
+import { createObjectStoreClient } from './storage/s3-client.js';
+
+export interface PipelineWorkerOptions {
+  config: WorkerConfig;
+  /** Defaults to the file at `config.registryPath`. */
+  registry?: DeploymentRegistry;
+  /** Serve the project's Prometheus metrics on `config.metricsPort` (default false). */
+  serveMetrics?: boolean;
+  /** Use Temporal's prebuilt workflow bundle when given; otherwise `config.worker.workflowBundlePath`, then the sources. */
+  workflowBundlePath?: string;
+  /** Extra Worker options (tests tune polling). */
+  workerOptions?: Partial<WorkerOptions>;
+}
+
+export interface PipelineWorker {
+  readonly worker: Worker;
+  readonly metrics: PrometheusPipelineMetrics;
+  readonly metricsServer?: Server;
+  /** Runs until shutdown (SIGINT/SIGTERM when the Runtime handles signals, or `worker.shutdown()`), then releases everything. */
+  run(): Promise<void>;
+}
+
+function connectionOptions(config: WorkerConfig) {
+  return {
+    address: config.temporal.address,
+    ...(config.temporal.tls ? { tls: true } : {}),
+    ...(config.temporal.apiKey ? { apiKey: config.temporal.apiKey } : {}),
+  };
+}
+
+/**
+ * Makes sure the search attributes the workflow writes exist on the namespace: an unknown one would
+ * fail every workflow task. Registers missing ones where permitted, else says what to run.
+ */
+export async function ensureSearchAttributes(config: WorkerConfig): Promise<void> {
+  const connection = await Connection.connect(connectionOptions(config));
+  try {
+    const { namespace } = config.temporal;
+    const existing = await connection.operatorService.listSearchAttributes({ namespace });
+    const missing = Object.entries(PIPELINE_SEARCH_ATTRIBUTES).filter(([name]) => !(name in (existing.customAttributes ?? {})));
+    if (missing.length === 0) return;
+    const { temporal } = await import('@temporalio/proto');
+    try {
+      await connection.operatorService.addSearchAttributes({
+        namespace,
+        searchAttributes: Object.fromEntries(missing.map(([name]) => [name, temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD])),
+      });
+    } catch (error) {
+      const names = missing.map(([name, type]) => `${name}=${type}`).join(', ');
+      throw new Error(
+        `the namespace "${namespace}" lacks the search attribute(s) ${names} and this worker may not add them; ` +
+          `run: temporal operator search-attribute create --namespace ${namespace} ${missing.map(([n, t]) => `--name ${n} --type ${t}`).join(' ')}`,
+        { cause: error },
+      );
+    }
+  } finally {
+    await connection.close();
+  }
+}
+
+export async function createPipelineWorker(options: PipelineWorkerOptions): Promise<PipelineWorker> {
+  const { config } = options;
+  const registry = options.registry ?? loadRegistryFileSync(config.registryPath);
+  await ensureSearchAttributes(config);
+
+  const runcomfy = new RunComfyClient({ baseUrl: config.runcomfy.baseUrl, token: config.runcomfy.token, inferenceApiVersion: config.runcomfy.inferenceApiVersion });
+  const s3 = createObjectStoreClient({ ...config.store, maxSockets: 64 });
+  const store = new ObjectStore({ client: s3, bucket: config.store.bucket, partSizeBytes: config.store.partSizeBytes, queueSize: config.store.queueSize });
+  const metrics = new PrometheusPipelineMetrics();
+  const activities = createActivities({
+    runcomfy,
+    store,
+    registry: () => registry,
+    metrics,
+    settings: {
+      timings: config.timings,
+      ambiguousSubmitPolicy: config.ambiguousSubmitPolicy,
+      outputUrlMode: config.outputUrlMode,
+      presignTtlSeconds: config.presignTtlSeconds,
+      deploymentCacheTtlMs: config.deploymentCacheTtlMs,
+      maxConcurrentCopies: config.maxConcurrentCopies,
+    },
+  });
+
+  const bundlePath = options.workflowBundlePath ?? config.worker.workflowBundlePath;
+  const workflowSource: Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath'> =
+    bundlePath && existsSync(bundlePath)
+      ? { workflowBundle: { codePath: bundlePath } }
+      : { workflowsPath: fileURLToPath(new URL(`./workflows/index${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url)) };
+
+  const connection = await NativeConnection.connect(connectionOptions(config));
+  let worker: Worker;
+  try {
+    worker = await Worker.create({
+      connection,
+      namespace: config.temporal.namespace,
+      taskQueue: config.temporal.taskQueue,
+      ...workflowSource,
+      activities,
+      // Polls are long, mostly idle activities: one slot each, so the limit is about pipelines in flight.
+      maxConcurrentActivityTaskExecutions: config.worker.maxConcurrentActivities,
+      maxConcurrentWorkflowTaskExecutions: config.worker.maxConcurrentWorkflowTasks,
+      maxCachedWorkflows: config.worker.maxCachedWorkflows,
+      shutdownGraceTime: config.worker.shutdownGraceMs,
+      ...options.workerOptions,
+    });
+  } catch (error) {
+    await connection.close();
+    await runcomfy.close();
+    s3.destroy();
+    throw error;
+  }
+  const metricsServer = options.serveMetrics ? await serveMetrics(metrics.registry, config.metricsPort) : undefined;
+
+  return {
+    worker,
+    metrics,
+    ...(metricsServer ? { metricsServer } : {}),
+    async run() {
+      try {
+        await worker.run();
+      } finally {
+        metricsServer?.close();
+        await connection.close();
+        await runcomfy.close();
+        s3.destroy();
+      }
+    },
+  };
+}

@@ -1,0 +1,148 @@
+/**
+ * Inputs and outputs of the pipeline's activities: plain JSON, references only (URLs, R2 keys, sizes,
+ * hashes), never bytes or secrets, because every value here is stored in workflow history.
+ */
+import type { DeploymentEntry } from '../pipeline/registry.js';
+import type { PipelineSpec, PipelineStep } from '../pipeline/spec.js';
+import type { PersistedOutput } from './pipeline-contract.js';
+
+/** What to do when a submit may have reached RunComfy but its answer was lost. */
+export type AmbiguousSubmitPolicy = 'fail' | 'resubmit';
+
+/** Timing settings chosen by the worker's configuration and frozen into history by `preparePipeline`. */
+export interface PipelineTimings {
+  pollInitialIntervalMs: number;
+  pollMaxIntervalMs: number;
+  /** How soon a dead worker's poll is noticed and the poll resumes elsewhere. */
+  pollHeartbeatTimeoutMs: number;
+  /** First wait before resubmitting a job that failed for a transient cause; doubles each time. */
+  jobRetryBackoffMs: number;
+  submitTimeoutMs: number;
+  persistHeartbeatTimeoutMs: number;
+  /** Longest a copy of one step's outputs may take. */
+  persistTimeoutMs: number;
+  cancelTimeoutMs: number;
+}
+
+export interface PreparePipelineInput {
+  spec: PipelineSpec;
+}
+
+/** A step's deployment, resolved from the registry and checked against the deployment's graph. */
+export interface ResolvedStep {
+  deploymentKey: string;
+  deployment: DeploymentEntry;
+  maxJobAttempts: number;
+}
+
+export interface PreparedPipeline {
+  steps: Record<string, ResolvedStep>;
+  timings: PipelineTimings;
+  ambiguousSubmitPolicy: AmbiguousSubmitPolicy;
+  outputUrlMode: 'presigned' | 'source';
+}
+
+/** Where a wired parameter's value comes from: an output persisted by an earlier step. */
+export interface StepInputRef {
+  fromStep: string;
+  key: string;
+  sourceUrl: string;
+}
+
+export interface SubmitJobInput {
+  pipelineId: string;
+  step: PipelineStep;
+  attempt: number;
+  deploymentKey: string;
+  deployment: DeploymentEntry;
+  inputs: Record<string, StepInputRef>;
+  outputUrlMode: 'presigned' | 'source';
+}
+
+export interface SubmitJobResult {
+  requestId: string;
+}
+
+export type AwaitPhase = 'queue' | 'run';
+
+export interface AwaitJobInput {
+  deploymentId: string;
+  requestId: string;
+  /** `queue`: return once the job runs (or ends); `run`: return once it ends. */
+  phase: AwaitPhase;
+  budgetMs: number;
+  /** When the phase began, as epoch ms from workflow time: budgets survive worker restarts. */
+  phaseStartedAtMs: number;
+  initialIntervalMs: number;
+  maxIntervalMs: number;
+}
+
+export interface AwaitJobResult {
+  /** Normalised: running, completed, cancelled (completed covers succeeded and failed). */
+  status: 'running' | 'completed' | 'cancelled';
+  statusReads: number;
+}
+
+/** Heartbeat details of a poll: shown by `describe` while the step waits. */
+export interface AwaitJobHeartbeat {
+  requestId: string;
+  status: string;
+  queuePosition?: number;
+  statusReads: number;
+}
+
+export interface FetchJobResultInput {
+  deploymentId: string;
+  requestId: string;
+  /** For metrics only. */
+  stepKind?: string;
+}
+
+export interface JobOutputRef {
+  nodeId: string;
+  channel: string;
+  filename: string;
+  url: string;
+  media: 'image' | 'video' | 'audio' | 'other';
+}
+
+export interface FetchJobResultOutput {
+  outcome: 'succeeded' | 'failed' | 'cancelled';
+  outputs: JobOutputRef[];
+  /** The remote error, flattened to one line, when the job failed. */
+  error?: string;
+  /** Whether another attempt could succeed (e.g. out of memory, lost instance), as opposed to a bad graph or input. */
+  transient?: boolean;
+}
+
+export interface PersistOutputsInput {
+  pipelineId: string;
+  stepId: string;
+  requestId: string;
+  outputs: JobOutputRef[];
+  /** For metrics only: the step's kind and when it started (epoch ms, workflow time). */
+  stepKind?: string;
+  stepStartedAtMs?: number;
+}
+
+export interface PersistOutputsHeartbeat {
+  bytesCopied: number;
+  filesDone: number;
+  filesTotal: number;
+}
+
+export interface PersistOutputsResult {
+  outputs: PersistedOutput[];
+}
+
+export interface CancelJobInput {
+  deploymentId: string;
+  requestId: string;
+  /** How long to keep reading status until the job is terminal. */
+  confirmWithinMs: number;
+}
+
+export interface CancelJobResult {
+  outcome: 'cancelled' | 'not_cancellable' | 'unconfirmed';
+  finalStatus?: string;
+}

@@ -1,0 +1,126 @@
+/**
+ * The pipeline's wire contract with the outside world: workflow type, signal and query names,
+ * failure types, and the shapes of its input, progress and result. These names are API: they are
+ * stored in workflow histories, so they are never renamed; new fields are optional.
+ */
+import { defineQuery, defineSignal } from '@temporalio/workflow';
+import type { PipelineSpec } from '../pipeline/spec.js';
+import type { StepKind } from '../pipeline/step-kinds.js';
+
+export const PIPELINE_WORKFLOW_TYPE = 'generationPipeline' as const;
+export const DEFAULT_TASK_QUEUE = 'generation-pipelines' as const;
+
+/** Workflow id of a pipeline: derived from the caller's id, so starting the same id twice runs it once. */
+export function pipelineWorkflowId(pipelineId: string): string {
+  return `pipeline-${pipelineId}`;
+}
+
+/** Why a pipeline is being cancelled; shown in its progress and result. */
+export interface CancelPipelineRequest {
+  reason: string;
+  requestedBy?: string;
+}
+
+export const cancelPipelineSignal = defineSignal<[CancelPipelineRequest]>('cancelPipeline');
+export const pipelineProgressQuery = defineQuery<PipelineProgress>('pipelineProgress');
+
+/** `type` of the ApplicationFailures a pipeline ends with. */
+export const PIPELINE_FAILURE_TYPES = {
+  invalidSpec: 'InvalidPipelineSpec',
+  invalidDeployment: 'InvalidDeploymentBinding',
+  stepFailed: 'PipelineStepFailed',
+} as const;
+
+/** `type` of the step-level failures (the cause of a PipelineStepFailed). */
+export const STEP_FAILURE_TYPES = {
+  jobFailed: 'RunComfyJobFailed',
+  jobCancelledRemotely: 'RunComfyJobCancelled',
+  queueBudgetExceeded: 'QueueBudgetExceeded',
+  runBudgetExceeded: 'RunBudgetExceeded',
+  submitRejected: 'SubmitRejected',
+  submitOutcomeUnknown: 'SubmitOutcomeUnknown',
+  outputExpired: 'OutputExpired',
+  noOutputs: 'NoOutputs',
+  remoteApi: 'RunComfyApiError',
+  storage: 'StorageError',
+} as const;
+
+/** Input of the pipeline workflow. */
+export interface PipelineWorkflowInput {
+  spec: PipelineSpec;
+}
+
+export type PipelineStatus = 'preparing' | 'running' | 'cancelling' | 'succeeded' | 'failed' | 'cancelled';
+export type StepState =
+  | 'pending'
+  | 'submitting'
+  | 'waiting'
+  | 'running'
+  | 'fetching-result'
+  | 'persisting'
+  | 'retry-backoff'
+  | 'succeeded'
+  | 'failed'
+  | 'cancelled'
+  | 'skipped';
+
+/** An output file kept in R2 (references only: history never holds bytes). */
+export interface PersistedOutput {
+  key: string;
+  bytes: number;
+  sha256: string;
+  contentType: string;
+  nodeId: string;
+  channel: string;
+  filename: string;
+  media: 'image' | 'video' | 'audio' | 'other';
+  /** RunComfy's temporary URL the file was copied from. */
+  sourceUrl: string;
+}
+
+/** One paid job submitted for a step. */
+export interface JobAttempt {
+  attempt: number;
+  requestId?: string;
+  submittedAt?: string;
+  runStartedAt?: string;
+  finishedAt?: string;
+  /** Last status seen: queued, running, succeeded, failed, cancelled, unknown. */
+  status: string;
+  error?: string;
+}
+
+export interface StepProgress {
+  id: string;
+  kind: StepKind;
+  deploymentKey: string;
+  state: StepState;
+  attempts: JobAttempt[];
+  /** The current or last RunComfy request id. */
+  requestId?: string;
+  startedAt?: string;
+  finishedAt?: string;
+  outputs: PersistedOutput[];
+  error?: StepError;
+}
+
+export interface StepError {
+  type: string;
+  message: string;
+  requestId?: string;
+  remoteError?: string;
+}
+
+export interface PipelineProgress {
+  pipelineId: string;
+  status: PipelineStatus;
+  startedAt: string;
+  finishedAt?: string;
+  cancelReason?: string;
+  /** The step that made the pipeline fail. */
+  failedStepId?: string;
+  steps: StepProgress[];
+}
+
+/** What a finished pipeline returns (also when cancelled by signal: outputs kept so far are listed). */
+export type PipelineResult = PipelineProgress;

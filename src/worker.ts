@@ -1,0 +1,41 @@
+/**
+ * The worker process: `npm run worker`. Configuration comes from the environment (see the README);
+ * SIGTERM / SIGINT start a graceful shutdown: no new tasks, running activities get SHUTDOWN_GRACE_MS
+ * to finish (a poll simply resumes on another worker), then the process exits.
+ */
+import { DefaultLogger, Runtime, makeTelemetryFilterString, type LogLevel } from '@temporalio/worker';
+import { ConfigError, parseWorkerConfig } from './config.js';
+import { createPipelineWorker } from './pipeline-worker.js';
+
+async function main(): Promise<void> {
+  const config = parseWorkerConfig(process.env);
+  Runtime.install({
+    // One JSON object per line: what log shippers expect. Activity and workflow loggers add their context.
+    logger: new DefaultLogger(config.logLevel as LogLevel, (entry) => {
+      process.stdout.write(`${JSON.stringify({ time: new Date(Number(entry.timestampNanos / 1_000_000n)).toISOString(), level: entry.level, message: entry.message, ...entry.meta })}\n`);
+    }),
+    telemetryOptions: {
+      logging: { filter: makeTelemetryFilterString({ core: 'WARN' }), forward: {} },
+      ...(config.temporalMetricsPort > 0 ? { metrics: { prometheus: { bindAddress: `0.0.0.0:${config.temporalMetricsPort}` } } } : {}),
+    },
+  });
+  const pipelineWorker = await createPipelineWorker({ config, serveMetrics: config.metricsPort > 0 });
+  Runtime.instance().logger.info('worker started', {
+    taskQueue: config.temporal.taskQueue,
+    namespace: config.temporal.namespace,
+    address: config.temporal.address,
+    metricsPort: config.metricsPort,
+    temporalMetricsPort: config.temporalMetricsPort,
+    maxConcurrentCopies: config.maxConcurrentCopies,
+  });
+  await pipelineWorker.run();
+}
+
+main().catch((error: unknown) => {
+  if (error instanceof ConfigError) {
+    console.error(error.message);
+    process.exit(2);
+  }
+  console.error(`worker failed: ${error instanceof Error ? error.message : String(error)}`);
+  process.exit(1);
+});

@@ -1,0 +1,422 @@
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  CancellationScope,
+  isCancellation,
+  log,
+  proxyActivities,
+  setHandler,
+  sleep,
+  upsertSearchAttributes,
+  ActivityCancellationType,
+  type ActivityOptions,
+} from '@temporalio/workflow';
+import type { PipelineActivities } from '../activities/index.js';
+import { summarizeIssues } from '../pipeline/errors.js';
+import { readySteps, blockedSteps } from '../pipeline/plan.js';
+import { validatePipelineSpec, type PipelineSpec, type PipelineStep } from '../pipeline/spec.js';
+import { defaultStepOutputSelector, pickStepOutput } from '../pipeline/step-kinds.js';
+import type { PreparedPipeline, StepInputRef } from '../shared/activity-contract.js';
+import {
+  cancelPipelineSignal,
+  PIPELINE_FAILURE_TYPES,
+  pipelineProgressQuery,
+  STEP_FAILURE_TYPES,
+  type CancelPipelineRequest,
+  type PipelineResult,
+  type PipelineStatus,
+  type PipelineWorkflowInput,
+  type StepError,
+} from '../shared/pipeline-contract.js';
+import { pipelineStatusSearchAttribute as pipelineStatusKey } from '../shared/search-attributes.js';
+import { ProgressBook } from './pipeline-progress.js';
+
+
+// Preparing only reads RunComfy and the registry: safe to retry, bounded all the same.
+const { preparePipeline } = proxyActivities<PipelineActivities>({
+  startToCloseTimeout: '2 minutes',
+  retry: { initialInterval: '1 second', maximumInterval: '30 seconds', maximumAttempts: 8, nonRetryableErrorTypes: [PIPELINE_FAILURE_TYPES.invalidSpec, PIPELINE_FAILURE_TYPES.invalidDeployment] },
+});
+
+/** A step that could not produce its outputs; carries what the pipeline's failure must name. */
+class StepFailure extends Error {
+  constructor(readonly error: StepError) {
+    super(error.message);
+  }
+}
+
+function nowIso(): string {
+  return new Date().toISOString();
+}
+
+function describeFailure(error: unknown): string {
+  if (error instanceof ActivityFailure && error.cause) return describeFailure(error.cause);
+  if (error instanceof Error) return error.message;
+  return String(error);
+}
+
+function failureType(error: unknown): string | undefined {
+  if (error instanceof ActivityFailure) return failureType(error.cause);
+  if (error instanceof ApplicationFailure) return error.type ?? undefined;
+  return undefined;
+}
+
+/**
+ * A generation pipeline: a small DAG of RunComfy jobs. Each step submits one job, waits for it
+ * (queue and run phases, each with its own budget), reads its result and copies its outputs to R2;
+ * later steps receive those outputs as inputs. A `cancelPipeline` signal or a Temporal cancellation
+ * cancels every accepted job at RunComfy and keeps what was already persisted.
+ */
+export async function generationPipeline(input: PipelineWorkflowInput): Promise<PipelineResult> {
+  // Cheap re-validation: the client validated too, but history must never run a malformed spec.
+  const validation = validatePipelineSpec(input?.spec);
+  if (!validation.ok) {
+    throw ApplicationFailure.create({
+      type: PIPELINE_FAILURE_TYPES.invalidSpec,
+      message: summarizeIssues('invalid pipeline spec', validation.issues),
+      details: [validation.issues],
+      nonRetryable: true,
+    });
+  }
+  const spec = validation.spec;
+  const book = new ProgressBook(spec, nowIso());
+  setHandler(pipelineProgressQuery, () => book.snapshot());
+
+  let cancelRequest: CancelPipelineRequest | undefined;
+  const work = new CancellationScope();
+  setHandler(cancelPipelineSignal, (request) => {
+    if (cancelRequest || book.status === 'succeeded' || book.status === 'failed' || book.status === 'cancelled') return;
+    cancelRequest = { reason: String(request?.reason ?? 'no reason given').slice(0, 500), ...(request?.requestedBy ? { requestedBy: String(request.requestedBy).slice(0, 200) } : {}) };
+    log.info('pipeline cancel requested', { reason: cancelRequest.reason });
+    book.markCancelling(cancelRequest.reason);
+    work.cancel();
+  });
+
+  const setStatus = (status: PipelineStatus): void => {
+    book.setStatus(status);
+    upsertSearchAttributes([{ key: pipelineStatusKey, value: status }]);
+  };
+  upsertSearchAttributes([{ key: pipelineStatusKey, value: 'running' }]);
+
+  try {
+    const prepared = await work.run(() => preparePipeline({ spec }));
+    if (book.status === 'preparing') book.setStatus('running');
+    await work.run(() => runSteps(spec, prepared, book));
+    book.finish('succeeded', nowIso());
+    setStatus('succeeded');
+    return book.snapshot();
+  } catch (error) {
+    if (isCancellation(error)) {
+      book.finish('cancelled', nowIso());
+      setStatus('cancelled');
+      // A cancel signal ends the pipeline with a result listing what was kept; a Temporal
+      // cancellation must end as cancelled in Temporal's own terms.
+      if (cancelRequest) return book.snapshot();
+      throw error;
+    }
+    if (error instanceof StepFailureWithStep) {
+      book.finish('failed', nowIso(), error.stepId);
+      setStatus('failed');
+      const { stepId, error: stepError } = error;
+      throw ApplicationFailure.create({
+        type: PIPELINE_FAILURE_TYPES.stepFailed,
+        message: `step "${stepId}" failed${stepError.requestId ? ` (RunComfy request ${stepError.requestId})` : ''}: ${stepError.message}`,
+        details: [{ stepId, ...stepError }],
+        nonRetryable: true,
+      });
+    }
+    book.finish('failed', nowIso());
+    setStatus('failed');
+    if (error instanceof ActivityFailure && error.cause instanceof ApplicationFailure) {
+      // Preparation failures (invalid spec for the registry, bindings that do not fit the graph).
+      const cause = error.cause;
+      throw ApplicationFailure.create({ type: cause.type ?? PIPELINE_FAILURE_TYPES.invalidDeployment, message: cause.message, details: cause.details ? [...cause.details] : [], nonRetryable: true });
+    }
+    throw error;
+  }
+}
+
+class StepFailureWithStep extends Error {
+  constructor(
+    readonly stepId: string,
+    readonly error: StepError,
+  ) {
+    super(error.message);
+  }
+}
+
+type StepOutcome = { stepId: string; ok: true } | { stepId: string; ok: false; error: unknown };
+
+/** Runs every step as soon as its inputs exist; the first failure cancels the steps still running. */
+async function runSteps(spec: PipelineSpec, prepared: PreparedPipeline, book: ProgressBook): Promise<void> {
+  const done = new Set<string>();
+  const running = new Map<string, Promise<StepOutcome>>();
+  const branches = new CancellationScope();
+  let firstFailure: StepOutcome | undefined;
+
+  const launch = (step: PipelineStep): void => {
+    const outcome = branches
+      .run(() => runStep(step, spec, prepared, book))
+      .then(
+        (): StepOutcome => ({ stepId: step.id, ok: true }),
+        (error: unknown): StepOutcome => ({ stepId: step.id, ok: false, error }),
+      );
+    running.set(step.id, outcome);
+  };
+
+  for (;;) {
+    if (!firstFailure) for (const step of readySteps(spec, done, new Set(running.keys()))) launch(step);
+    if (running.size === 0) break;
+    const outcome = await Promise.race(running.values());
+    running.delete(outcome.stepId);
+    if (outcome.ok) {
+      done.add(outcome.stepId);
+      continue;
+    }
+    if (!firstFailure) {
+      firstFailure = outcome;
+      // Fail fast: nobody wants the other branches' GPU time once the pipeline cannot succeed.
+      if (!isCancellation(outcome.error)) branches.cancel();
+    }
+  }
+  if (firstFailure && !firstFailure.ok) {
+    for (const id of blockedSteps(spec, new Set([firstFailure.stepId]))) {
+      const step = book.step(id);
+      if (step.state === 'pending') step.state = 'skipped';
+    }
+    const error = firstFailure.error;
+    if (error instanceof StepFailure) throw new StepFailureWithStep(firstFailure.stepId, error.error);
+    throw error;
+  }
+}
+
+/** submit → wait (queue, then run) → result → persist, with job-level retries for transient failures. */
+async function runStep(step: PipelineStep, spec: PipelineSpec, prepared: PreparedPipeline, book: ProgressBook): Promise<void> {
+  const resolved = prepared.steps[step.id];
+  if (!resolved) throw new StepFailure({ type: PIPELINE_FAILURE_TYPES.invalidDeployment, message: `step "${step.id}" was not prepared` });
+  const { timings } = prepared;
+  const deploymentId = resolved.deployment.deploymentId;
+  const progress = book.step(step.id);
+  progress.startedAt = nowIso();
+  const stepStartedAtMs = Date.now();
+  const acts = stepActivities(prepared, step.id);
+
+  const inputs: Record<string, StepInputRef> = {};
+  for (const [param, source] of Object.entries(step.inputs ?? {})) {
+    const from = book.step(source.fromStep);
+    const chosen = pickStepOutput(from.outputs, source.output ?? defaultStepOutputSelector, (o) => o.media);
+    if (!chosen) {
+      throw new StepFailure({ type: STEP_FAILURE_TYPES.noOutputs, message: `input "${param}" needs a${source.output === 'video' ? ' video' : source.output === 'first' ? 'ny file' : 'n image'} from step "${source.fromStep}", which produced none` });
+    }
+    inputs[param] = { fromStep: source.fromStep, key: chosen.key, sourceUrl: chosen.sourceUrl };
+  }
+
+  let liveRequestId: string | undefined;
+  try {
+    for (let attempt = 1; ; attempt++) {
+      const record = book.newAttempt(step.id, attempt);
+      progress.state = 'submitting';
+      const requestId = await submitOnce(step, spec, prepared, attempt, inputs, record);
+      liveRequestId = requestId;
+      progress.requestId = requestId;
+      record.requestId = requestId;
+      record.submittedAt = nowIso();
+      record.status = 'queued';
+      progress.state = 'waiting';
+
+      const queue = await waitPhase(acts, { deploymentId, requestId, phase: 'queue', budgetMs: resolved.deployment.budgets.queueTimeoutMs, phaseStartedAtMs: Date.now(), initialIntervalMs: timings.pollInitialIntervalMs, maxIntervalMs: timings.pollMaxIntervalMs });
+      if (queue.status === 'running') {
+        record.status = 'running';
+        record.runStartedAt = nowIso();
+        progress.state = 'running';
+        await waitPhase(acts, { deploymentId, requestId, phase: 'run', budgetMs: resolved.deployment.budgets.runTimeoutMs, phaseStartedAtMs: Date.now(), initialIntervalMs: timings.pollInitialIntervalMs, maxIntervalMs: timings.pollMaxIntervalMs });
+      }
+      // Terminal at RunComfy: nothing left to cancel for this job.
+      liveRequestId = undefined;
+      record.finishedAt = nowIso();
+      progress.state = 'fetching-result';
+      const result = await acts.fetchJobResult({ deploymentId, requestId, stepKind: step.kind });
+      record.status = result.outcome;
+      if (result.outcome === 'succeeded') {
+        if (result.outputs.length === 0) {
+          throw new StepFailure({ type: STEP_FAILURE_TYPES.noOutputs, message: 'the job succeeded but produced no output files', requestId });
+        }
+        progress.state = 'persisting';
+        // A finished job's outputs are paid for: their copy completes even while the pipeline is cancelled.
+        const persisted = await CancellationScope.nonCancellable(() =>
+          acts.persistOutputs({ pipelineId: spec.pipelineId, stepId: step.id, requestId, outputs: result.outputs, stepKind: step.kind, stepStartedAtMs }),
+        );
+        progress.outputs = persisted.outputs;
+        progress.state = 'succeeded';
+        progress.finishedAt = nowIso();
+        return;
+      }
+      if (result.outcome === 'cancelled') {
+        throw new StepFailure({ type: STEP_FAILURE_TYPES.jobCancelledRemotely, message: 'the job was cancelled at RunComfy', requestId });
+      }
+      record.error = result.error;
+      if (result.transient && attempt < resolved.maxJobAttempts) {
+        progress.state = 'retry-backoff';
+        await sleep(timings.jobRetryBackoffMs * 2 ** (attempt - 1));
+        continue;
+      }
+      throw new StepFailure({
+        type: STEP_FAILURE_TYPES.jobFailed,
+        message: `the job failed${attempt > 1 ? ` (attempt ${attempt} of ${resolved.maxJobAttempts})` : ''}: ${result.error ?? 'no error given'}`,
+        requestId,
+        ...(result.error ? { remoteError: result.error } : {}),
+      });
+    }
+  } catch (error) {
+    if (liveRequestId !== undefined) {
+      const requestId = liveRequestId;
+      // Cancellation must not stop the cleanup that stops the billing.
+      await CancellationScope.nonCancellable(async () => {
+        try {
+          const cancelled = await acts.cancelJob({ deploymentId, requestId, confirmWithinMs: timings.cancelTimeoutMs });
+          log.info('cancelled RunComfy job', { stepId: step.id, requestId, outcome: cancelled.outcome });
+        } catch (cancelError) {
+          log.error('could not cancel RunComfy job', { stepId: step.id, requestId, error: describeFailure(cancelError) });
+        }
+      });
+    }
+    progress.finishedAt = nowIso();
+    if (isCancellation(error)) {
+      progress.state = 'cancelled';
+      throw error;
+    }
+    progress.state = 'failed';
+    const stepError: StepError =
+      error instanceof StepFailure
+        ? error.error
+        : { type: failureType(error) ?? STEP_FAILURE_TYPES.remoteApi, message: describeFailure(error), ...(progress.requestId ? { requestId: progress.requestId } : {}) };
+    progress.error = stepError;
+    const last = progress.attempts.at(-1);
+    if (last && !last.error) last.error = stepError.message;
+    throw new StepFailure(stepError);
+  }
+}
+
+/**
+ * One submit, never retried blindly: a retry happens only when the error proves RunComfy did not
+ * accept the job; an outcome that may hide an accepted job follows the configured policy.
+ */
+async function submitOnce(
+  step: PipelineStep,
+  spec: PipelineSpec,
+  prepared: PreparedPipeline,
+  attempt: number,
+  inputs: Record<string, StepInputRef>,
+  record: { status: string; error?: string },
+): Promise<string> {
+  const resolved = prepared.steps[step.id]!;
+  const acts = stepActivities(prepared, step.id);
+  let ambiguousResubmits = 0;
+  for (let retry = 0; ; retry++) {
+    try {
+      // Non-cancellable: a submit in flight may be accepted, and its request id is needed to cancel it.
+      const { requestId } = await CancellationScope.nonCancellable(() =>
+        acts.submitJob({ pipelineId: spec.pipelineId, step, attempt, deploymentKey: resolved.deploymentKey, deployment: resolved.deployment, inputs, outputUrlMode: prepared.outputUrlMode }),
+      );
+      return requestId;
+    } catch (error) {
+      const type = failureType(error);
+      const cause = error instanceof ActivityFailure ? error.cause : undefined;
+      if (type === STEP_FAILURE_TYPES.submitRejected && cause instanceof ApplicationFailure && !cause.nonRetryable && retry < 8) {
+        // Proven not accepted (429, 5xx before acceptance, connection refused): wait and try again.
+        const delayMs = retryDelayMs(cause, retry);
+        record.error = `submit rejected, retrying in ${delayMs} ms: ${cause.message}`;
+        await sleep(delayMs);
+        continue;
+      }
+      if (type === STEP_FAILURE_TYPES.submitRejected) {
+        throw new StepFailure({ type, message: `RunComfy rejected the job: ${describeFailure(error)}` });
+      }
+      // Everything else may hide an accepted job: an answer lost after sending, a timeout, a worker crash.
+      record.status = 'unknown';
+      record.error = `submit outcome unknown: ${describeFailure(error)}`;
+      if (prepared.ambiguousSubmitPolicy === 'resubmit' && ambiguousResubmits < 1) {
+        ambiguousResubmits++;
+        log.warn('submit outcome unknown; resubmitting by policy', { stepId: step.id, attempt, error: describeFailure(error) });
+        await sleep(prepared.timings.jobRetryBackoffMs);
+        continue;
+      }
+      throw new StepFailure({
+        type: STEP_FAILURE_TYPES.submitOutcomeUnknown,
+        message: `the submit's outcome is unknown (RunComfy may have accepted a job whose request id was lost): ${describeFailure(error)}`,
+      });
+    }
+  }
+}
+
+function retryDelayMs(failure: ApplicationFailure, retry: number): number {
+  const hinted = failure.nextRetryDelay;
+  if (typeof hinted === 'number') return hinted;
+  if (typeof hinted === 'string') {
+    const seconds = /^(\d+(?:\.\d+)?)\s*s$/.exec(hinted)?.[1];
+    if (seconds) return Math.round(Number(seconds) * 1000);
+    const ms = /^(\d+)\s*ms$/.exec(hinted)?.[1];
+    if (ms) return Number(ms);
+  }
+  return Math.min(1_000 * 2 ** retry, 30_000);
+}
+
+async function waitPhase(
+  acts: ReturnType<typeof stepActivities>,
+  input: Parameters<PipelineActivities['awaitJob']>[0],
+): Promise<Awaited<ReturnType<PipelineActivities['awaitJob']>>> {
+  try {
+    return await acts.awaitJob(input);
+  } catch (error) {
+    if (isCancellation(error)) throw error;
+    const type = failureType(error);
+    if (type === STEP_FAILURE_TYPES.queueBudgetExceeded || type === STEP_FAILURE_TYPES.runBudgetExceeded) {
+      throw new StepFailure({ type, message: describeFailure(error), requestId: input.requestId });
+    }
+    throw new StepFailure({ type: type ?? STEP_FAILURE_TYPES.remoteApi, message: `waiting for the job failed: ${describeFailure(error)}`, requestId: input.requestId });
+  }
+}
+
+/** Activity stubs for one step, with timeouts from the worker's prepared timings. */
+function stepActivities(prepared: PreparedPipeline, stepId: string) {
+  const t = prepared.timings;
+  const base: ActivityOptions = { summary: stepId };
+  const submit = proxyActivities<PipelineActivities>({ ...base, startToCloseTimeout: t.submitTimeoutMs, retry: { maximumAttempts: 1 } });
+  const poll = proxyActivities<PipelineActivities>({
+    ...base,
+    // The budget is enforced inside the poll (it survives restarts); this is a backstop.
+    startToCloseTimeout: 48 * 3600_000,
+    heartbeatTimeout: t.pollHeartbeatTimeoutMs,
+    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+    retry: {
+      initialInterval: '1 second',
+      maximumInterval: '30 seconds',
+      maximumAttempts: 20,
+      nonRetryableErrorTypes: [STEP_FAILURE_TYPES.queueBudgetExceeded, STEP_FAILURE_TYPES.runBudgetExceeded],
+    },
+  });
+  const quick = proxyActivities<PipelineActivities>({
+    ...base,
+    startToCloseTimeout: '1 minute',
+    retry: { initialInterval: '1 second', maximumInterval: '30 seconds', maximumAttempts: 10, },
+  });
+  const persist = proxyActivities<PipelineActivities>({
+    ...base,
+    startToCloseTimeout: t.persistTimeoutMs,
+    heartbeatTimeout: t.persistHeartbeatTimeoutMs,
+    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+    retry: { initialInterval: '1 second', maximumInterval: '30 seconds', maximumAttempts: 6, nonRetryableErrorTypes: [STEP_FAILURE_TYPES.outputExpired] },
+  });
+  const cancel = proxyActivities<PipelineActivities>({
+    ...base,
+    startToCloseTimeout: t.cancelTimeoutMs + 30_000,
+    retry: { initialInterval: '1 second', maximumInterval: '10 seconds', maximumAttempts: 5 },
+  });
+  return {
+    submitJob: submit.submitJob,
+    awaitJob: poll.awaitJob,
+    fetchJobResult: quick.fetchJobResult,
+    persistOutputs: persist.persistOutputs,
+    cancelJob: cancel.cancelJob,
+  };
+}

@@ -1,0 +1,61 @@
+import type { PipelineSpec } from '../pipeline/spec.js';
+import type { JobAttempt, PipelineProgress, PipelineStatus, StepProgress } from '../shared/pipeline-contract.js';
+
+/** The pipeline's observable state, owned by the workflow and served by the progress query. */
+export class ProgressBook {
+  private readonly progress: PipelineProgress;
+  private readonly byId = new Map<string, StepProgress>();
+
+  constructor(spec: PipelineSpec, startedAt: string) {
+    this.progress = {
+      pipelineId: spec.pipelineId,
+      status: 'preparing',
+      startedAt,
+      steps: spec.steps.map((step) => ({ id: step.id, kind: step.kind, deploymentKey: step.deployment, state: 'pending', attempts: [], outputs: [] })),
+    };
+    for (const step of this.progress.steps) this.byId.set(step.id, step);
+  }
+
+  step(id: string): StepProgress {
+    const step = this.byId.get(id);
+    if (!step) throw new TypeError(`no progress entry for step "${id}"`);
+    return step;
+  }
+
+  get status(): PipelineStatus {
+    return this.progress.status;
+  }
+
+  setStatus(status: PipelineStatus): void {
+    this.progress.status = status;
+  }
+
+  markCancelling(reason: string): void {
+    this.progress.cancelReason = reason;
+    if (this.progress.status === 'preparing' || this.progress.status === 'running') this.progress.status = 'cancelling';
+  }
+
+  finish(status: PipelineStatus, at: string, failedStepId?: string): void {
+    this.progress.status = status;
+    this.progress.finishedAt = at;
+    if (failedStepId !== undefined) this.progress.failedStepId = failedStepId;
+    for (const step of this.progress.steps) {
+      if (step.state === 'pending') step.state = 'skipped';
+    }
+  }
+
+  newAttempt(stepId: string, attempt: number): JobAttempt {
+    const record: JobAttempt = { attempt, status: 'submitting' };
+    this.step(stepId).attempts.push(record);
+    return record;
+  }
+
+  /** A copy, so a query never hands out the live object. */
+  snapshot(): PipelineProgress {
+    return structuredCloneJson(this.progress);
+  }
+}
+
+function structuredCloneJson<T>(value: T): T {
+  return JSON.parse(JSON.stringify(value)) as T;
+}

@@ -1,0 +1,3 @@
+import { startSourceServer } from './source-server.js';
+const server = await startSourceServer();
+console.log(server.origin);
