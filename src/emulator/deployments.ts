@@ -123,8 +123,9 @@ export class DeploymentStore {
   /** Validates a RunComfy create body (all documented fields required) and adds the deployment. */
   createFromApi(body: unknown, defaults: { timing: JobTiming }, nowMs: number): Deployment {
     const issues: ValidationIssue[] = [];
-    const fields = typeof body === 'object' && body !== null && !Array.isArray(body) ? (body as Record<string, unknown>) : {};
-    if (fields !== body) issues.push({ loc: ['body'], msg: 'expected an object', type: 'type_error' });
+    const isObjectBody = typeof body === 'object' && body !== null && !Array.isArray(body);
+    const fields = isObjectBody ? (body as Record<string, unknown>) : {};
+    if (!isObjectBody) issues.push({ loc: ['body'], msg: 'expected an object', type: 'type_error' });
     const requireString = (key: string): string | undefined => {
       const value = fields[key];
       if (typeof value === 'string' && value.length > 0) return value;

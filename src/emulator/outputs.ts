@@ -134,8 +134,7 @@ export class OutputStore {
       const { subfolder, base } = splitPrefix(prefix);
       const counter = (deployment.fileCounters.get(prefix) ?? 0) + 1;
       deployment.fileCounters.set(prefix, counter);
-      const extension = kind === 'mp4' ? 'mp4' : kind;
-      const filename = `${base}_${String(counter).padStart(5, '0')}${rule.trailingUnderscore ? '_' : ''}.${extension}`;
+      const filename = `${base}_${String(counter).padStart(5, '0')}${rule.trailingUnderscore ? '_' : ''}.${kind}`;
       const fpsValue = rule.fpsInput ? node.inputs[rule.fpsInput] : undefined;
       const framesPerSecond = typeof fpsValue === 'number' && fpsValue > 0 ? fpsValue : 8;
       const key = randomBytes(12).toString('hex');
