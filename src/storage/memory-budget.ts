@@ -14,6 +14,11 @@
  * about `partSize × (queueSize + 2) + stream buffers`, whatever the object's size; the steady state is
  * `partSize × (queueSize + 1)`. A small object (at most one part) is held once, plus one copy while
  * it is joined into the PutObject body.
+ *
+ * These are live bytes. The chunks a part was joined from become garbage that the GC frees later,
+ * so a process's external memory (`process.memoryUsage().arrayBuffers`) can peak well above the
+ * budget, at up to about 2.5× it with small settings, without growing with the object's size. Leave
+ * that margin when choosing how many copies a worker runs at once.
  */
 
 /** R2 and S3 refuse smaller parts (except the last). */
@@ -27,8 +32,11 @@ export const MAX_SINGLE_COPY_BYTES = MAX_PART_SIZE_BYTES;
 
 export const DEFAULT_PART_SIZE_BYTES = 8 * 1024 * 1024;
 export const DEFAULT_QUEUE_SIZE = 4;
-/** Allowance for the stream buffers between socket and uploader (undici body + upload feed). */
-export const DEFAULT_STREAM_BUFFER_BYTES = 4 * 64 * 1024;
+/**
+ * Allowance for everything that is not a part: the stream buffers between socket and uploader
+ * (undici body, upload feed), socket buffers, the chunk by which a part overshoots.
+ */
+export const DEFAULT_STREAM_BUFFER_BYTES = 4 * 1024 * 1024;
 
 /** Settings that bound a copy's memory. */
 export interface CopyMemoryBudgetOptions {

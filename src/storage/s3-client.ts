@@ -30,5 +30,9 @@ export function createObjectStoreClient(config: ObjectStoreConfig): S3Client {
     // The SDK's own retries stay on (3 attempts): they cover single HTTP hiccups inside one
     // activity attempt; whole-copy retries belong to Temporal.
     maxAttempts: 3,
+    // Each copy keeps `queueSize` part uploads in flight: the pool must hold all running copies.
+    ...(config.maxSockets === undefined
+      ? {}
+      : { requestHandler: { httpAgent: { keepAlive: true, maxSockets: config.maxSockets }, httpsAgent: { keepAlive: true, maxSockets: config.maxSockets } } }),
   });
 }

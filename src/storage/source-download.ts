@@ -1,7 +1,8 @@
 import { getGlobalDispatcher, interceptors, request } from 'undici';
 import type { Dispatcher } from 'undici';
-import { ObjectStoreAbortedError, SourceNotFoundError, SourceRejectedError, SourceUnavailableError } from './errors.js';
+import { SourceNotFoundError, SourceRejectedError, SourceUnavailableError } from './errors.js';
 import type { ObjectStoreError } from './errors.js';
+import { abortedError } from './stream-meter.js';
 
 /** An open download whose headers have arrived; its body must be consumed or destroyed. */
 export interface OpenedSource {
@@ -51,7 +52,7 @@ export async function openSource(options: OpenSourceOptions): Promise<OpenedSour
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
     throw new SourceRejectedError({ message: `the source URL for "${key}" must be http(s), not ${url.protocol}`, key });
   }
-  if (signal.aborted) throw abortedSourceError(key, signal);
+  if (signal.aborted) throw abortedError(key, signal);
 
   const dispatcher = (options.dispatcher ?? getGlobalDispatcher()).compose(interceptors.redirect({ maxRedirections: options.maxRedirections }));
   let response: Dispatcher.ResponseData;
@@ -64,7 +65,7 @@ export async function openSource(options: OpenSourceOptions): Promise<OpenedSour
       headers: { 'accept-encoding': 'identity' },
     });
   } catch (error) {
-    if (signal.aborted) throw abortedSourceError(key, signal, error);
+    if (signal.aborted) throw abortedError(key, signal);
     throw classifyTransportError(error, `downloading ${description} for "${key}" failed`, key);
   }
 
@@ -96,11 +97,6 @@ export function discardBody(body: Dispatcher.ResponseData['body']): void {
 }
 
 function ignoreError(): void {}
-
-/** Error for a download stopped by the caller's signal. */
-function abortedSourceError(key: string, signal: AbortSignal, cause?: unknown): ObjectStoreAbortedError {
-  return new ObjectStoreAbortedError({ message: `storing "${key}" was aborted`, key, cause: signal.reason ?? cause });
-}
 
 /**
  * Types a failure of the HTTP exchange with the source (before or during the body). Network-level

@@ -38,7 +38,7 @@ import { deterministicChunks, deterministicSha256, startSourceServer } from './s
 
 const MiB = 1024 * 1024;
 const s3 = await testS3();
-const client = createObjectStoreClient({ ...s3 });
+const client = createObjectStoreClient({ ...s3, maxSockets: 8 });
 const source = await startSourceServer();
 // Every key of this file lives under one prefix: leftovers are easy to list and to delete.
 const keyPrefix = `${uniqueName('object-store-test')}/`;
