@@ -57,7 +57,7 @@ export async function ensureSearchAttributes(config: WorkerConfig): Promise<void
     const existing = await connection.operatorService.listSearchAttributes({ namespace });
     const missing = Object.entries(PIPELINE_SEARCH_ATTRIBUTES).filter(([name]) => !(name in (existing.customAttributes ?? {})));
     if (missing.length === 0) return;
-    const { temporal } = await import('@temporalio/proto');
+    const { temporal } = (await import('@temporalio/proto')).default;
     try {
       await connection.operatorService.addSearchAttributes({
         namespace,

@@ -8,6 +8,7 @@ import type { PipelineSpec } from '../../src/pipeline/spec.js';
 import { pipelineProgressQuery } from '../../src/shared/pipeline-contract.js';
 import { createObjectStoreClient } from '../../src/storage/s3-client.js';
 import { storeFaceImage } from '../support/face-image.js';
+import { recordHistory } from '../support/histories.js';
 import { EMULATOR_TOKEN, startPipelineStack, uniqueName } from '../support/pipeline-stack.js';
 
 const stack = await startPipelineStack();
@@ -29,7 +30,9 @@ test('the default 4-step chain persists an image, a face swap, an upscale and a 
   const faceImageUrl = await storeFaceImage(stack.store, `inputs/${pipelineId}/face.png`);
   const spec = defaultPipelineSpec({ pipelineId, prompt: 'a lighthouse at dusk', faceImageUrl });
   const before = await stack.emulator.admin.counters();
-  const result = await stack.run(spec);
+  const chainHandle = await stack.start(spec);
+  const result = await chainHandle.result();
+  await recordHistory(chainHandle, 'default-chain');
 
   assert.equal(result.status, 'succeeded');
   assert.deepEqual(result.steps.map((s) => [s.id, s.kind, s.state]), spec.steps.map((s) => [s.id, s.kind, 'succeeded']));
@@ -95,6 +98,7 @@ test('a DAG with two parallel branches runs both branches at once and joins them
   const swap = byId['swap']!;
   assert.ok(Date.parse(upscale.startedAt!) < Date.parse(swap.finishedAt!) && Date.parse(swap.startedAt!) < Date.parse(upscale.finishedAt!), 'branches overlapped');
   assert.ok(Date.parse(byId['video']!.startedAt!) >= Date.parse(swap.finishedAt!), 'video waited for its input');
+  await recordHistory(handle, 'parallel-branches');
   const progress = await handle.query(pipelineProgressQuery);
   assert.equal(progress.status, 'succeeded');
   await stack.emulator.admin.updateDeploymentConfig(stack.emulator.deploymentId('fofr_ultimate_sd_upscale_cn_tile'), { timing: { durationMs: 150 } });
