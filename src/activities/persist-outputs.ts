@@ -20,10 +20,13 @@ export function createPersistOutputs(deps: ActivityDeps) {
     const progress: PersistOutputsHeartbeat = { bytesCopied: 0, filesDone: 0, filesTotal: input.outputs.length };
     const usedKeys = new Set<string>();
     const persisted: PersistedOutput[] = [];
+    // Files of a resubmitted job get keys of their own: a key always holds one job's bytes.
+    const attempt = input.attempt !== undefined && input.attempt > 1 ? { attempt: input.attempt } : {};
     for (const [index, output] of input.outputs.entries()) {
-      let key = deterministicOutputKey({ pipelineId: input.pipelineId, stepId: input.stepId, nodeId: output.nodeId, filename: output.filename });
+      const parts = { pipelineId: input.pipelineId, stepId: input.stepId, nodeId: output.nodeId, ...attempt };
+      let key = deterministicOutputKey({ ...parts, filename: output.filename });
       // Two files of one node with the same name must not overwrite each other.
-      if (usedKeys.has(key)) key = deterministicOutputKey({ pipelineId: input.pipelineId, stepId: input.stepId, nodeId: output.nodeId, filename: `${index}-${output.filename}` });
+      if (usedKeys.has(key)) key = deterministicOutputKey({ ...parts, filename: `${index}-${output.filename}` });
       usedKeys.add(key);
       const bytesBefore = progress.bytesCopied;
       try {

@@ -120,6 +120,8 @@ export interface PersistOutputsInput {
   stepId: string;
   requestId: string;
   outputs: JobOutputRef[];
+  /** The job attempt that made these files; from the second attempt on it is part of the keys. */
+  attempt?: number;
   /** For metrics only: the step's kind and when it started (epoch ms, workflow time). */
   stepKind?: string;
   stepStartedAtMs?: number;

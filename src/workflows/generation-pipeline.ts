@@ -244,7 +244,7 @@ async function runStep(step: PipelineStep, spec: PipelineSpec, prepared: Prepare
         progress.state = 'persisting';
         // A finished job's outputs are paid for: their copy completes even while the pipeline is cancelled.
         const persisted = await CancellationScope.nonCancellable(() =>
-          acts.persistOutputs({ pipelineId: spec.pipelineId, stepId: step.id, requestId, outputs: result.outputs, stepKind: step.kind, stepStartedAtMs }),
+          acts.persistOutputs({ pipelineId: spec.pipelineId, stepId: step.id, requestId, outputs: result.outputs, attempt, stepKind: step.kind, stepStartedAtMs }),
         );
         progress.outputs = persisted.outputs;
         progress.state = 'succeeded';

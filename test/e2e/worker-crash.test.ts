@@ -3,6 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { after, test } from 'node:test';
+import { getFreePort } from '../../src/devstack/ports.js';
 import { defaultPipelineSpec } from '../../src/pipeline/default-pipeline.js';
 import { storeFaceImage } from '../support/face-image.js';
 import { recordHistory } from '../support/histories.js';
@@ -17,10 +18,10 @@ after(() => {
 });
 
 /** The real worker entry point, as a process of its own (so it can be killed like a crashed pod). */
-function startWorkerProcess(): ChildProcess {
+function startWorkerProcess(extraEnv: Record<string, string> = {}): ChildProcess & { output: () => string } {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/worker.ts'], {
     cwd: root,
-    env: { ...process.env, ...stack.env, LOG_LEVEL: 'WARN' },
+    env: { ...process.env, ...stack.env, LOG_LEVEL: 'WARN', ...extraEnv },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
@@ -31,7 +32,7 @@ function startWorkerProcess(): ChildProcess {
     if (code !== 0 && signal !== 'SIGKILL' && signal !== 'SIGTERM') console.error(`worker exited with ${code ?? signal}:\n${output}`);
   });
   workers.add(child);
-  return child;
+  return Object.assign(child, { output: () => output });
 }
 
 test('a worker killed with SIGKILL while polling is replaced and the pipeline completes with one submit per step', async () => {
@@ -48,7 +49,8 @@ test('a worker killed with SIGKILL while polling is replaced and the pipeline co
   first.kill('SIGKILL');
   await once(first, 'exit');
 
-  startWorkerProcess();
+  const metricsPort = await getFreePort();
+  const second = startWorkerProcess({ METRICS_PORT: String(metricsPort), LOG_LEVEL: 'INFO' });
   const result = await handle.result();
   assert.equal(result.status, 'succeeded');
   const upscaleStep = result.steps.find((s) => s.kind === 'upscale');
@@ -59,4 +61,19 @@ test('a worker killed with SIGKILL while polling is replaced and the pipeline co
   assert.equal(afterCounters.total.submits - before.total.submits, 4, 'exactly one submit per step');
   assert.equal(afterCounters.total.acceptedJobs - before.total.acceptedJobs, 4);
   await recordHistory(handle, 'worker-crash-resume');
+
+  // The replacement worker exports its own metrics and writes one JSON object per log line.
+  const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+  assert.match(metrics, /^rcp_status_reads_total \d+/m);
+  assert.match(metrics, /^rcp_bytes_copied_total [1-9]\d*/m);
+  assert.match(metrics, /^rcp_step_duration_seconds_count\{kind="i2v"\} 1$/m);
+  const logLines = second.output().split('\n').filter((line) => line.startsWith('{'));
+  assert.ok(logLines.length > 0, 'the worker logged');
+  for (const line of logLines) assert.doesNotThrow(() => JSON.parse(line));
+  assert.ok(!second.output().includes(stack.env['RUNCOMFY_TOKEN']!), 'the token is never logged');
+
+  // SIGTERM is a graceful shutdown: the worker drains and exits 0.
+  second.kill('SIGTERM');
+  const [code] = (await once(second, 'exit')) as [number | null];
+  assert.equal(code, 0);
 });
