@@ -13,6 +13,7 @@
  * - Items with `type: "temp"` (PreviewImage, VHS with save_output=false) are skipped unless
  *   `includeTemp` is set. Channels whose items have no `url` (text nodes) are ignored.
  */
+import { CONTENT_TYPES_BY_EXTENSION } from '../shared/media-types.js';
 
 /** How a file is consumed downstream; see the module comment for the policy. */
 export const OUTPUT_KIND = { image: 'image', video: 'video', audio: 'audio', other: 'other' } as const;
@@ -55,35 +56,7 @@ export interface ExtractOutputFilesOptions {
   readonly includeTemp?: boolean;
 }
 
-const CONTENT_TYPE_BY_EXTENSION: Readonly<Record<string, string>> = {
-  png: 'image/png',
-  jpg: 'image/jpeg',
-  jpeg: 'image/jpeg',
-  webp: 'image/webp',
-  gif: 'image/gif',
-  bmp: 'image/bmp',
-  tif: 'image/tiff',
-  tiff: 'image/tiff',
-  avif: 'image/avif',
-  exr: 'image/x-exr',
-  mp4: 'video/mp4',
-  m4v: 'video/mp4',
-  webm: 'video/webm',
-  mov: 'video/quicktime',
-  mkv: 'video/x-matroska',
-  avi: 'video/x-msvideo',
-  wav: 'audio/wav',
-  mp3: 'audio/mpeg',
-  flac: 'audio/flac',
-  ogg: 'audio/ogg',
-  opus: 'audio/opus',
-  m4a: 'audio/mp4',
-  aac: 'audio/aac',
-  json: 'application/json',
-  txt: 'text/plain',
-  glb: 'model/gltf-binary',
-  gltf: 'model/gltf+json',
-};
+const CONTENT_TYPE_BY_EXTENSION = CONTENT_TYPES_BY_EXTENSION;
 
 // Image containers that can also hold an animation: their kind depends on the animated flag.
 const ANIMATABLE_IMAGE_EXTENSIONS: ReadonlySet<string> = new Set(['gif', 'webp', 'png', 'avif']);
