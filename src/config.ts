@@ -58,6 +58,7 @@ export const workerEnvSchema = z.object({
   MAX_CONCURRENT_WORKFLOW_TASKS: positiveInt().default(200),
   MAX_CACHED_WORKFLOWS: positiveInt().default(2_000),
   SHUTDOWN_GRACE_MS: positiveInt().default(30_000),
+  HEARTBEAT_THROTTLE_MS: positiveInt().default(5_000),
   WORKFLOW_BUNDLE_PATH: z.string().min(1).optional(),
 
   METRICS_PORT: port.default(9464),
@@ -87,7 +88,7 @@ export interface WorkerConfig {
   presignTtlSeconds: number;
   deploymentCacheTtlMs: number;
   maxConcurrentCopies: number;
-  worker: { maxConcurrentActivities: number; maxConcurrentWorkflowTasks: number; maxCachedWorkflows: number; shutdownGraceMs: number; workflowBundlePath?: string };
+  worker: { maxConcurrentActivities: number; maxConcurrentWorkflowTasks: number; maxCachedWorkflows: number; shutdownGraceMs: number; heartbeatThrottleMs: number; workflowBundlePath?: string };
   metricsPort: number;
   temporalMetricsPort: number;
   logLevel: WorkerEnv['LOG_LEVEL'];
@@ -141,10 +142,92 @@ export function parseWorkerConfig(env: Readonly<Record<string, string | undefine
       maxConcurrentWorkflowTasks: e.MAX_CONCURRENT_WORKFLOW_TASKS,
       maxCachedWorkflows: e.MAX_CACHED_WORKFLOWS,
       shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
+      heartbeatThrottleMs: e.HEARTBEAT_THROTTLE_MS,
       ...(e.WORKFLOW_BUNDLE_PATH ? { workflowBundlePath: e.WORKFLOW_BUNDLE_PATH } : {}),
     },
     metricsPort: e.METRICS_PORT,
     temporalMetricsPort: e.TEMPORAL_METRICS_PORT,
     logLevel: e.LOG_LEVEL,
+  };
+}
+
+/**
+ * Every variable the client side (the operator CLI, a backend using `src/client`) reads. Only the
+ * Temporal ones matter for starting and watching pipelines; the R2 ones enable input uploads and
+ * presigned output links; the RunComfy ones enable the deployment commands.
+ */
+export const clientEnvSchema = z
+  .object({
+    TEMPORAL_ADDRESS: z.string().min(1).default('127.0.0.1:7233'),
+    TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
+    TEMPORAL_TASK_QUEUE: z.string().min(1).default(DEFAULT_TASK_QUEUE),
+    TEMPORAL_API_KEY: z.string().min(1).optional(),
+    TEMPORAL_TLS: bool.optional(),
+    /** Base URL of the Temporal Web UI, to print links to pipelines (e.g. http://127.0.0.1:8233). */
+    TEMPORAL_UI_URL: url.optional(),
+
+    R2_ENDPOINT: url.optional(),
+    R2_BUCKET: z.string().min(3, { error: 'expected a bucket name' }).optional(),
+    R2_ACCESS_KEY_ID: z.string().min(1).optional(),
+    R2_SECRET_ACCESS_KEY: z.string().min(1).optional(),
+    R2_REGION: z.string().min(1).default('auto'),
+    R2_FORCE_PATH_STYLE: bool.default(true),
+    PRESIGN_TTL_SECONDS: positiveInt(7 * 24 * 3600).default(24 * 3600),
+
+    RUNCOMFY_BASE_URL: url.default('https://api.runcomfy.net'),
+    RUNCOMFY_TOKEN: z.string().min(1).optional(),
+
+    DEPLOYMENT_REGISTRY_PATH: z.string().min(1).default('config/deployments.json'),
+  })
+  .superRefine((env, ctx) => {
+    // The store is optional as a whole; half a store configuration is a mistake worth reporting.
+    const storeVariables = ['R2_ENDPOINT', 'R2_BUCKET', 'R2_ACCESS_KEY_ID', 'R2_SECRET_ACCESS_KEY'] as const;
+    const given = storeVariables.filter((name) => env[name] !== undefined);
+    if (given.length > 0 && given.length < storeVariables.length) {
+      for (const name of storeVariables) {
+        if (env[name] === undefined) ctx.addIssue({ code: 'custom', path: [name], message: `is required when ${given.join(', ')} ${given.length > 1 ? 'are' : 'is'} set` });
+      }
+    }
+  });
+
+/** Typed client configuration; see {@link parseClientConfig}. */
+export interface ClientConfig {
+  temporal: { address: string; namespace: string; taskQueue: string; apiKey?: string; tls: boolean; uiUrl?: string };
+  /** Present when every R2_* variable is set: enables uploads of inputs and presigned links to outputs. */
+  store?: { endpoint: string; bucket: string; accessKeyId: string; secretAccessKey: string; region: string; forcePathStyle: boolean };
+  presignTtlSeconds: number;
+  /** Present when RUNCOMFY_TOKEN is set: enables the deployment commands. */
+  runcomfy?: { baseUrl: string; token: string };
+  registryPath: string;
+}
+
+/**
+ * Environment → client configuration (CLI, backend). Throws {@link ConfigError} naming each
+ * variable and the reason, never its value.
+ */
+export function parseClientConfig(env: Readonly<Record<string, string | undefined>>): ClientConfig {
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = clientEnvSchema.safeParse(cleaned);
+  if (!parsed.success) {
+    throw new ConfigError(parsed.error.issues.map((issue) => `${issue.path.join('.') || '(env)'}: ${issue.message}`));
+  }
+  const e = parsed.data;
+  const store =
+    e.R2_ENDPOINT !== undefined && e.R2_BUCKET !== undefined && e.R2_ACCESS_KEY_ID !== undefined && e.R2_SECRET_ACCESS_KEY !== undefined
+      ? { endpoint: e.R2_ENDPOINT, bucket: e.R2_BUCKET, accessKeyId: e.R2_ACCESS_KEY_ID, secretAccessKey: e.R2_SECRET_ACCESS_KEY, region: e.R2_REGION, forcePathStyle: e.R2_FORCE_PATH_STYLE }
+      : undefined;
+  return {
+    temporal: {
+      address: e.TEMPORAL_ADDRESS,
+      namespace: e.TEMPORAL_NAMESPACE,
+      taskQueue: e.TEMPORAL_TASK_QUEUE,
+      ...(e.TEMPORAL_API_KEY ? { apiKey: e.TEMPORAL_API_KEY } : {}),
+      tls: e.TEMPORAL_TLS ?? e.TEMPORAL_API_KEY !== undefined,
+      ...(e.TEMPORAL_UI_URL ? { uiUrl: e.TEMPORAL_UI_URL } : {}),
+    },
+    ...(store ? { store } : {}),
+    presignTtlSeconds: e.PRESIGN_TTL_SECONDS,
+    ...(e.RUNCOMFY_TOKEN ? { runcomfy: { baseUrl: e.RUNCOMFY_BASE_URL, token: e.RUNCOMFY_TOKEN } } : {}),
+    registryPath: e.DEPLOYMENT_REGISTRY_PATH,
   };
 }

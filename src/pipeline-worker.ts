@@ -120,6 +120,10 @@ export async function createPipelineWorker(options: PipelineWorkerOptions): Prom
       maxConcurrentWorkflowTaskExecutions: config.worker.maxConcurrentWorkflowTasks,
       maxCachedWorkflows: config.worker.maxCachedWorkflows,
       shutdownGraceTime: config.worker.shutdownGraceMs,
+      // Heartbeats carry the live progress watchers see (queue position, bytes copied): keep them
+      // fresher than the SDK's default of up to 60 s; the heartbeat timeout still bounds it.
+      defaultHeartbeatThrottleInterval: config.worker.heartbeatThrottleMs,
+      maxHeartbeatThrottleInterval: config.worker.heartbeatThrottleMs,
       ...options.workerOptions,
     });
   } catch (error) {

@@ -23,7 +23,12 @@ export async function getFreePorts(count: number, host = '127.0.0.1'): Promise<n
   return [...ports];
 }
 
-/** Polls until `probe` resolves true, or throws after `timeoutMs` with `describe()` in the message. */
+/** Thrown by a probe to end the wait at once (e.g. the server process exited): no retry can help. */
+export class FatalProbeError extends Error {
+  override readonly name = 'FatalProbeError';
+}
+
+/** Polls until `probe` resolves true, or throws after `timeoutMs`; a {@link FatalProbeError} ends it at once. */
 export async function waitUntil(
   probe: () => Promise<boolean>,
   { timeoutMs, intervalMs = 100, what }: { timeoutMs: number; intervalMs?: number; what: string },
@@ -34,6 +39,7 @@ export async function waitUntil(
     try {
       if (await probe()) return;
     } catch (error) {
+      if (error instanceof FatalProbeError) throw error;
       lastError = error;
     }
     await new Promise((r) => setTimeout(r, intervalMs));

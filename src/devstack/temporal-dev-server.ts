@@ -2,7 +2,7 @@ import { Connection } from '@temporalio/client';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { getFreePorts, waitUntil } from './ports.js';
+import { FatalProbeError, getFreePorts, waitUntil } from './ports.js';
 import { SupervisedProcess } from './supervised-process.js';
 import { resolveTemporalCli } from './tool-paths.js';
 
@@ -74,12 +74,12 @@ export async function startTemporalDevServer(options: TemporalDevServerOptions =
   for (const [key, value] of Object.entries(options.dynamicConfig ?? {})) args.push('--dynamic-config-value', `${key}=${JSON.stringify(value)}`);
 
   let proc: SupervisedProcess;
-  const start = async (): Promise<void> => {
+  const startOnce = async (): Promise<void> => {
     proc = new SupervisedProcess({ name: 'temporal', command: executable, args, logFile });
     try {
       await waitUntil(
         async () => {
-          if (proc.hasExited) throw new Error('exited');
+          if (proc.hasExited) throw new FatalProbeError('the dev server exited during start-up');
           const connection = await Connection.connect({ address, connectTimeout: 1_000 });
           try {
             await connection.workflowService.describeNamespace({ namespace });
@@ -96,6 +96,16 @@ export async function startTemporalDevServer(options: TemporalDevServerOptions =
     } catch (error) {
       await proc.stop(1_000);
       throw new Error(`The Temporal dev server did not start (${executable}). Its log ends with:\n${proc.logTail()}`, { cause: error });
+    }
+  };
+  // The dev server binds internal service ports of its own choosing; when two servers start at the
+  // same moment one of them can lose that race and exit. A second try is enough.
+  const start = async (): Promise<void> => {
+    try {
+      await startOnce();
+    } catch (error) {
+      if (!(error instanceof Error && error.cause instanceof FatalProbeError)) throw error;
+      await startOnce();
     }
   };
   await start();
