@@ -1,0 +1,40 @@
+/**
+ * The backend's client of the pipeline service. Safe to load in any Node process: it uses
+ * `@temporalio/client` only, never `@temporalio/worker`.
+ */
+export {
+  PipelineClient,
+  DEFAULT_CLIENT_PRESIGN_TTL_SECONDS,
+  DEFAULT_QUERY_TIMEOUT_MS,
+  DEFAULT_WATCH_INTERVAL_MS,
+} from './pipeline-client.js';
+export type { PipelineClientCommonOptions, PipelineClientConnectOptions, PipelineClientOptions, UploadInputOptions, WatchOptions } from './pipeline-client.js';
+export {
+  InvalidPipelineSpecError,
+  isPipelineClientError,
+  PIPELINE_CLIENT_ERROR_CODES,
+  PipelineAlreadyStartedError,
+  PipelineCancelledError,
+  PipelineClientError,
+  PipelineClientNotConfiguredError,
+  PipelineFailedError,
+  PipelineNotFoundError,
+} from './errors.js';
+export type { PipelineClientErrorCode, PipelineFailureInfo, StepOutput } from './errors.js';
+export { PIPELINE_LIST_STATUSES } from './types.js';
+export type {
+  LiveStepStatus,
+  PipelineListFilter,
+  PipelineListStatus,
+  PipelineRunStatus,
+  PipelineStatusView,
+  PipelineSummary,
+  StartedPipeline,
+  UploadedInput,
+} from './types.js';
+export { canonicalJson, specSha256 } from './spec-digest.js';
+export { INPUT_KEY_PREFIX } from './input-key.js';
+/** Re-exported so callers need no deep imports for the common types. */
+export type { PipelineProgress, PipelineResult, PipelineStatus, PersistedOutput, StepProgress } from '../shared/pipeline-contract.js';
+export type { PipelineSpec } from '../pipeline/spec.js';
+export type { ObjectStoreConfig } from '../storage/s3-client.js';

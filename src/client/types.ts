@@ -1,0 +1,105 @@
+/**
+ * Public types of the pipeline client: the status view, list entries, start and upload results.
+ */
+import type { WorkflowExecutionStatusName } from '@temporalio/client';
+import type { PipelineProgress, PipelineStatus } from '../shared/pipeline-contract.js';
+import type { PipelineFailureInfo } from './errors.js';
+
+/** Temporal's status of the pipeline's workflow run: RUNNING, COMPLETED, FAILED, CANCELLED, TERMINATED, TIMED_OUT… */
+export type PipelineRunStatus = WorkflowExecutionStatusName;
+
+/** What a running step's current activity reports through its heartbeats (from Temporal's describe). */
+export interface LiveStepStatus {
+  /** The activity in flight: `awaitJob` while the job queues or runs, `persistOutputs` while copying to R2. */
+  activity: string;
+  /** `scheduled` (waiting for a worker), `started`, or `cancel-requested`. */
+  activityState: 'scheduled' | 'started' | 'cancel-requested' | 'unknown';
+  /** Attempt number of that activity (above 1 after a worker crash or a transient error). */
+  attempt: number;
+  /** RunComfy request being waited on. */
+  requestId?: string;
+  /** RunComfy status at the last poll (in_queue, in_progress, …). */
+  remoteStatus?: string;
+  /** Place in RunComfy's queue at the last poll, when queued. */
+  queuePosition?: number;
+  /** Status reads so far by this poll. */
+  statusReads?: number;
+  /** Bytes copied to R2 so far by this step's copy. */
+  bytesCopied?: number;
+  filesDone?: number;
+  filesTotal?: number;
+  /** ISO time of the last heartbeat. */
+  lastHeartbeatAt?: string;
+  /** Message of the last failed attempt of this activity, when it is being retried. */
+  lastFailure?: string;
+}
+
+/**
+ * A pipeline's status: the workflow's own progress (steps, attempts, request ids, persisted
+ * outputs) plus what only Temporal knows (the run status, live heartbeat details, the failure).
+ */
+export type PipelineStatusView = PipelineProgress & {
+  workflowId: string;
+  runId: string;
+  runStatus: PipelineRunStatus;
+  /** Per step id, for steps with an activity in flight (running pipelines only). */
+  live?: Record<string, LiveStepStatus>;
+  /** Why the pipeline failed (failed, terminated or timed-out runs). */
+  failure?: PipelineFailureInfo;
+  /** Path of the run in the Temporal Web UI, to append to the UI's base URL. */
+  webUiPath?: string;
+  /**
+   * Where the progress came from: `query` (the running workflow answered), `result` (a completed
+   * run's result), or `history` (rebuilt from the event history: closed runs without a result, or a
+   * running workflow that could not answer, e.g. no worker is running).
+   */
+  source: 'query' | 'result' | 'history';
+};
+
+/** Statuses {@link PipelineClient.list} can filter on. */
+export const PIPELINE_LIST_STATUSES = ['running', 'succeeded', 'failed', 'cancelled'] as const;
+/** One of {@link PIPELINE_LIST_STATUSES}. */
+export type PipelineListStatus = (typeof PIPELINE_LIST_STATUSES)[number];
+
+/** Filter of {@link PipelineClient.list}. */
+export interface PipelineListFilter {
+  status?: PipelineListStatus;
+  /** Only pipelines started at or after this time. */
+  since?: Date;
+  /** At most this many, newest first (default 100). */
+  limit?: number;
+}
+
+/** One pipeline in a listing (from Temporal's visibility store: eventually consistent, seconds behind at most). */
+export interface PipelineSummary {
+  pipelineId: string;
+  workflowId: string;
+  runId: string;
+  /** The pipeline's status, from its `PipelineStatus` search attribute and the run status. */
+  status: PipelineStatus;
+  runStatus: PipelineRunStatus;
+  startedAt: string;
+  closedAt?: string;
+  taskQueue: string;
+  /** The spec's labels, when it had any. */
+  labels?: Record<string, string>;
+}
+
+/** Result of {@link PipelineClient.start}. */
+export interface StartedPipeline {
+  pipelineId: string;
+  workflowId: string;
+  runId: string;
+  /** True when this exact spec was already started under this id: nothing new was started. */
+  alreadyStarted: boolean;
+}
+
+/** Result of {@link PipelineClient.uploadInput}. */
+export interface UploadedInput {
+  key: string;
+  /** Presigned GET URL of the object, to put in a spec. */
+  url: string;
+  bytes: number;
+  sha256: string;
+  contentType: string;
+}
