@@ -183,7 +183,7 @@ test('usage errors, invalid specs, unknown ids and conflicting specs have their 
 });
 
 test('cancel → result and watch exit 4 with the kept outputs; a failed job → exit 1 with step and request id', async () => {
-  await stack.emulator.admin.updateDeploymentConfig(faceswapDeploymentId, { timing: { durationMs: 5_000 } });
+  await stack.emulator.admin.updateDeploymentConfig(faceswapDeploymentId, { timing: { durationMs: 60_000 } });
   const cancelledId = uniqueName('cli-cancel');
   const failedId = uniqueName('cli-failed');
   try {

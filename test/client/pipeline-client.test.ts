@@ -122,7 +122,8 @@ test('an invalid spec is refused with field paths before anything starts', async
 });
 
 test('status while running shows the queue position of a waiting job; cancel then ends it as cancelled', async () => {
-  await stack.emulator.admin.updateDeploymentConfig(t2iDeploymentId, { timing: { durationMs: 2_500 }, max_instances: 1, min_instances: 1 });
+  // Long enough that a loaded machine cannot finish the first job before the second is observed queued.
+  await stack.emulator.admin.updateDeploymentConfig(t2iDeploymentId, { timing: { durationMs: 60_000 }, max_instances: 1, min_instances: 1 });
   try {
     const first = uniqueName('busy');
     const second = uniqueName('queued');
@@ -163,14 +164,15 @@ test('status while running shows the queue position of a waiting job; cancel the
     });
     const job = await stack.emulator.admin.job(queued.steps[0]!.requestId!);
     assert.equal(job.state, 'cancelled', 'the queued RunComfy job was cancelled');
-    assert.equal((await pipelines.result(first)).status, 'succeeded');
+    await pipelines.cancel(first, 'test over');
+    await assert.rejects(pipelines.result(first), PipelineCancelledError);
   } finally {
     await stack.emulator.admin.updateDeploymentConfig(t2iDeploymentId, { timing: { durationMs: 100 }, max_instances: 8 });
   }
 });
 
 test('a cancelled pipeline keeps the outputs already persisted', async () => {
-  await stack.emulator.admin.updateDeploymentConfig(faceswapDeploymentId, { timing: { durationMs: 5_000 } });
+  await stack.emulator.admin.updateDeploymentConfig(faceswapDeploymentId, { timing: { durationMs: 60_000 } });
   try {
     const pipelineId = uniqueName('cancel');
     await pipelines.start(await swapSpec(pipelineId));
