@@ -41,6 +41,7 @@ import {
 } from '../src/pipeline/index.js';
 import { loadRegistryFileSync } from '../src/pipeline/registry-file.js';
 import { DEFAULT_TASK_QUEUE, pipelineWorkflowId } from '../src/shared/pipeline-contract.js';
+import { formatBytes } from '../src/client/format.js';
 
 // ------------------------------------------------------------------------------------------------
 // Command line
@@ -233,17 +234,6 @@ function parseDemoEnv(env: NodeJS.ProcessEnv): DemoEnv {
 const STATE_MARKS: Record<string, string> = { succeeded: '✔', failed: '✖', cancelled: '⊘', skipped: '·', pending: '○' };
 const FINAL_PIPELINE_STATUSES = new Set(['succeeded', 'failed', 'cancelled']);
 
-function formatBytes(bytes: number): string {
-  if (bytes < 1024) return `${bytes} B`;
-  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
-  let value = bytes / 1024;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${value >= 100 ? value.toFixed(0) : value.toFixed(1)} ${units[unit]}`;
-}
 
 function formatSeconds(ms: number): string {
   return `${(ms / 1000).toFixed(1)}s`;

@@ -28,6 +28,7 @@ import { loadRegistryFileSync } from './pipeline/registry-file.js';
 import { DeploymentRegistryError, type DeploymentEntry, type DeploymentRegistry } from './pipeline/registry.js';
 import { RunComfyClient, RunComfyNotFoundError, isRunComfyError } from './runcomfy/index.js';
 import type { PersistedOutput, PipelineProgress, StepProgress } from './shared/pipeline-contract.js';
+import { formatBytes } from './client/format.js';
 
 /** Exit codes a script can rely on. Documented in HELP and docs/cli.md; never renumbered. */
 const EXIT_CODES = {
@@ -119,17 +120,6 @@ function printJson(value: unknown): void {
   writeOut(JSON.stringify(value, null, 2));
 }
 
-function formatBytes(bytes: number): string {
-  if (bytes < 1024) return `${bytes} B`;
-  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
-  let value = bytes / 1024;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${value.toFixed(value < 10 ? 1 : 0)} ${units[unit]}`;
-}
 
 function formatDuration(ms: number): string {
   if (!Number.isFinite(ms) || ms < 0) return '-';

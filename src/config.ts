@@ -4,6 +4,7 @@
  * the value (some are secrets).
  */
 import { z } from 'zod';
+import type { PipelineTimings } from './shared/activity-contract.js';
 import { DEFAULT_TASK_QUEUE } from './shared/pipeline-contract.js';
 
 const MIB = 1024 * 1024;
@@ -73,16 +74,7 @@ export interface WorkerConfig {
   runcomfy: { baseUrl: string; token: string; inferenceApiVersion: 'v1' | 'v2' };
   store: { endpoint: string; bucket: string; accessKeyId: string; secretAccessKey: string; region: string; forcePathStyle: boolean; partSizeBytes: number; queueSize: number };
   registryPath: string;
-  timings: {
-    pollInitialIntervalMs: number;
-    pollMaxIntervalMs: number;
-    pollHeartbeatTimeoutMs: number;
-    jobRetryBackoffMs: number;
-    submitTimeoutMs: number;
-    persistHeartbeatTimeoutMs: number;
-    persistTimeoutMs: number;
-    cancelTimeoutMs: number;
-  };
+  timings: PipelineTimings;
   ambiguousSubmitPolicy: 'fail' | 'resubmit';
   outputUrlMode: 'presigned' | 'source';
   presignTtlSeconds: number;
