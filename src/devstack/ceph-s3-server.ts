@@ -47,7 +47,8 @@ function cephConfig(p: { fsid: string; monPort: number; rgwPort: number; dir: st
       ? ['osd objectstore = memstore', `memstore device bytes = ${p.capacityBytes}`]
       : [
           'osd objectstore = bluestore',
-          `bluestore block path = ${p.dir}/osd/block`,
+          // Outside the OSD folder: BlueStore makes its own `block` symlink there.
+          `bluestore block path = ${p.dir}/osd-block`,
           'bluestore block create = true',
           `bluestore block size = ${p.capacityBytes}`,
           'bluestore fsck on mount = false',

@@ -1,9 +1,10 @@
-import { GetObjectCommand, HeadObjectCommand, NotFound } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand, NotFound, PutObjectCommand } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { after, test } from 'node:test';
+import { startS3Server } from '../../src/devstack/ceph-s3-server.js';
 import { createObjectStoreClient } from '../../src/storage/s3-client.js';
 import { testS3, uniqueName } from '../support/local-stack.js';
 
@@ -43,4 +44,18 @@ test('HeadObject on a missing key is a typed not-found', async () => {
       return true;
     },
   );
+});
+
+test('a file-backed server (BlueStore on a sparse file, for multi-GiB copies) starts, stores and stops', async () => {
+  const server = await startS3Server({ storage: 'file', capacityBytes: 4 * 1024 ** 3 });
+  const fileClient = createObjectStoreClient({ ...server });
+  try {
+    const key = `${uniqueName('file-backed')}/note.txt`;
+    await fileClient.send(new PutObjectCommand({ Bucket: server.bucket, Key: key, Body: 'kept on disk' }));
+    const object = await fileClient.send(new GetObjectCommand({ Bucket: server.bucket, Key: key }));
+    assert.equal(await object.Body?.transformToString(), 'kept on disk');
+  } finally {
+    fileClient.destroy();
+    await server.stop();
+  }
 });
