@@ -4,6 +4,7 @@ import { isRunComfyError } from '../runcomfy/errors.js';
 import type { AwaitJobHeartbeat, AwaitJobInput, AwaitJobResult } from '../shared/activity-contract.js';
 import { STEP_FAILURE_TYPES } from '../shared/pipeline-contract.js';
 import type { ActivityDeps } from './deps.js';
+import { readJobResult } from './fetch-job-result.js';
 import { runComfyFailure } from './failures.js';
 
 /** Longest pause between polls relative to the phase's budget: a 30-minute video is read less often than a 2-minute image. */
@@ -47,6 +48,8 @@ export function createAwaitJob(deps: ActivityDeps) {
       }
     };
 
+    if (input.firstReadDelayMs !== undefined && !resumed) await pause(input.firstReadDelayMs);
+
     for (;;) {
       const elapsedMs = Date.now() - input.phaseStartedAtMs;
       if (elapsedMs > input.budgetMs) {
@@ -64,7 +67,13 @@ export function createAwaitJob(deps: ActivityDeps) {
         last = { requestId: input.requestId, status: status.rawStatus, statusReads };
         if (status.queuePosition !== undefined) last.queuePosition = status.queuePosition;
         ctx.heartbeat(last);
-        if (status.isTerminal) return { status: status.status === 'cancelled' ? 'cancelled' : 'completed', statusReads };
+        if (status.isTerminal) {
+          const done: AwaitJobResult = { status: status.status === 'cancelled' ? 'cancelled' : 'completed', statusReads };
+          if (input.includeResult) {
+            done.result = await readJobResult(deps, { deploymentId: input.deploymentId, requestId: input.requestId, ...(input.stepKind ? { stepKind: input.stepKind } : {}) }, ctx.cancellationSignal);
+          }
+          return done;
+        }
         if (input.phase === 'queue' && status.status === 'running') return { status: 'running', statusReads };
       } catch (error) {
         if (ctx.cancellationSignal.aborted) throw error;

@@ -12,24 +12,28 @@ function toRef(file: OutputFile): JobOutputRef {
 /** Reads a finished job's result: its outcome, the files to keep (no previews unless nothing else exists), and the remote error. */
 export function createFetchJobResult(deps: ActivityDeps) {
   return async function fetchJobResult(input: FetchJobResultInput): Promise<FetchJobResultOutput> {
-    const ctx = Context.current();
-    let result;
-    try {
-      result = await deps.runcomfy.getResult(input.deploymentId, input.requestId, { signal: ctx.cancellationSignal });
-    } catch (error) {
-      throw runComfyFailure(error);
-    }
-    if (result.status === 'cancelled') return { outcome: 'cancelled', outputs: [] };
-    if (result.status === 'failed') {
-      const message = (result.failure?.message ?? 'the job failed without an error message').replace(/\s+/g, ' ').slice(0, 2_000);
-      const outcome: FetchJobResultOutput = { outcome: 'failed', outputs: [], error: message, transient: isTransientJobFailure(message, result.failure?.code) };
-      deps.metrics?.jobFinished(input.stepKind ?? 'unknown', 'failed');
-      return outcome;
-    }
-    const saved = extractOutputFiles(result.outputs);
-    // Some workflows only preview (PreviewImage): a preview is better than losing the job's work.
-    const files = saved.length > 0 ? saved : extractOutputFiles(result.outputs, { includeTemp: true });
-    deps.metrics?.jobFinished(input.stepKind ?? 'unknown', 'succeeded');
-    return { outcome: 'succeeded', outputs: files.map(toRef) };
+    return readJobResult(deps, input, Context.current().cancellationSignal);
   };
+}
+
+/** The body of `fetchJobResult`, also used by `awaitJob` when it returns the result itself. */
+export async function readJobResult(deps: ActivityDeps, input: FetchJobResultInput, signal: AbortSignal): Promise<FetchJobResultOutput> {
+  let result;
+  try {
+    result = await deps.runcomfy.getResult(input.deploymentId, input.requestId, { signal });
+  } catch (error) {
+    throw runComfyFailure(error);
+  }
+  if (result.status === 'cancelled') return { outcome: 'cancelled', outputs: [] };
+  if (result.status === 'failed') {
+    const message = (result.failure?.message ?? 'the job failed without an error message').replace(/\s+/g, ' ').slice(0, 2_000);
+    const outcome: FetchJobResultOutput = { outcome: 'failed', outputs: [], error: message, transient: isTransientJobFailure(message, result.failure?.code) };
+    deps.metrics?.jobFinished(input.stepKind ?? 'unknown', 'failed');
+    return outcome;
+  }
+  const saved = extractOutputFiles(result.outputs);
+  // Some workflows only preview (PreviewImage): a preview is better than losing the job's work.
+  const files = saved.length > 0 ? saved : extractOutputFiles(result.outputs, { includeTemp: true });
+  deps.metrics?.jobFinished(input.stepKind ?? 'unknown', 'succeeded');
+  return { outcome: 'succeeded', outputs: files.map(toRef) };
 }

@@ -75,12 +75,20 @@ export interface AwaitJobInput {
   phaseStartedAtMs: number;
   initialIntervalMs: number;
   maxIntervalMs: number;
+  /** Read the job's result as soon as it is terminal and return it: one activity less per step. */
+  includeResult?: boolean;
+  /** Wait this long before the first read (the caller has just seen the job's status). */
+  firstReadDelayMs?: number;
+  /** For metrics only. */
+  stepKind?: string;
 }
 
 export interface AwaitJobResult {
   /** Normalised: running, completed, cancelled (completed covers succeeded and failed). */
   status: 'running' | 'completed' | 'cancelled';
   statusReads: number;
+  /** With `includeResult`, once the job is terminal. */
+  result?: FetchJobResultOutput;
 }
 
 /** Heartbeat details of a poll: shown by `describe` while the step waits. */

@@ -4,6 +4,7 @@ import {
   CancellationScope,
   isCancellation,
   log,
+  patched,
   proxyActivities,
   setHandler,
   sleep,
@@ -37,6 +38,9 @@ const { preparePipeline } = proxyActivities<PipelineActivities>({
   startToCloseTimeout: '2 minutes',
   retry: { initialInterval: '1 second', maximumInterval: '30 seconds', maximumAttempts: 8, nonRetryableErrorTypes: [PIPELINE_FAILURE_TYPES.invalidSpec, PIPELINE_FAILURE_TYPES.invalidDeployment] },
 });
+
+/** Patch id (wire name, never renamed): the wait activity returns the job's result. */
+const WAIT_RETURNS_RESULT_PATCH = 'wait-returns-result';
 
 /** A step that could not produce its outputs; carries what the pipeline's failure must name. */
 class StepFailure extends Error {
@@ -224,18 +228,24 @@ async function runStep(step: PipelineStep, spec: PipelineSpec, prepared: Prepare
       record.status = 'queued';
       progress.state = 'waiting';
 
-      const queue = await waitPhase(acts, { deploymentId, requestId, phase: 'queue', budgetMs: resolved.deployment.budgets.queueTimeoutMs, phaseStartedAtMs: Date.now(), initialIntervalMs: timings.pollInitialIntervalMs, maxIntervalMs: timings.pollMaxIntervalMs });
+      // The wait returns the result itself (one activity less per step); older histories fetched it separately.
+      const waitReturnsResult = patched(WAIT_RETURNS_RESULT_PATCH);
+      const polling = { deploymentId, requestId, initialIntervalMs: timings.pollInitialIntervalMs, maxIntervalMs: timings.pollMaxIntervalMs, ...(waitReturnsResult ? { includeResult: true, stepKind: step.kind } : {}) };
+      const queue = await waitPhase(acts, { ...polling, phase: 'queue', budgetMs: resolved.deployment.budgets.queueTimeoutMs, phaseStartedAtMs: Date.now() });
+      let finished = queue.result;
       if (queue.status === 'running') {
         record.status = 'running';
         record.runStartedAt = nowIso();
         progress.state = 'running';
-        await waitPhase(acts, { deploymentId, requestId, phase: 'run', budgetMs: resolved.deployment.budgets.runTimeoutMs, phaseStartedAtMs: Date.now(), initialIntervalMs: timings.pollInitialIntervalMs, maxIntervalMs: timings.pollMaxIntervalMs });
+        // The job was just seen running: the first read of the run phase can wait one interval.
+        const run = await waitPhase(acts, { ...polling, phase: 'run', budgetMs: resolved.deployment.budgets.runTimeoutMs, phaseStartedAtMs: Date.now(), ...(waitReturnsResult ? { firstReadDelayMs: timings.pollInitialIntervalMs } : {}) });
+        finished = run.result;
       }
       // Terminal at RunComfy: nothing left to cancel for this job.
       liveRequestId = undefined;
       record.finishedAt = nowIso();
       progress.state = 'fetching-result';
-      const result = await acts.fetchJobResult({ deploymentId, requestId, stepKind: step.kind });
+      const result = finished ?? (await acts.fetchJobResult({ deploymentId, requestId, stepKind: step.kind }));
       record.status = result.outcome;
       if (result.outcome === 'succeeded') {
         if (result.outputs.length === 0) {
