@@ -5,7 +5,7 @@ import type { AwaitJobHeartbeat, AwaitJobInput, AwaitJobResult } from '../shared
 import { STEP_FAILURE_TYPES } from '../shared/pipeline-contract.js';
 import type { ActivityDeps } from './deps.js';
 import { readJobResult } from './fetch-job-result.js';
-import { runComfyFailure } from './failures.js';
+import { cancellationOf, runComfyFailure } from './failures.js';
 
 /** Longest pause between polls relative to the phase's budget: a 30-minute video is read less often than a 2-minute image. */
 const BUDGET_FRACTION_PER_POLL = 1 / 40;
@@ -48,6 +48,17 @@ export function createAwaitJob(deps: ActivityDeps) {
       }
     };
 
+    // A slow answer is not a dead worker: heartbeats go on while a call is in flight (this is also
+    // how a cancellation reaches the call).
+    const whileHeartbeating = async <T>(call: () => Promise<T>): Promise<T> => {
+      const ticker = setInterval(() => ctx.heartbeat(last), sleepSliceMs);
+      try {
+        return await call();
+      } finally {
+        clearInterval(ticker);
+      }
+    };
+
     if (input.firstReadDelayMs !== undefined && !resumed) await pause(input.firstReadDelayMs);
 
     for (;;) {
@@ -61,7 +72,7 @@ export function createAwaitJob(deps: ActivityDeps) {
         });
       }
       try {
-        const status = await deps.runcomfy.getStatus(input.deploymentId, input.requestId, { signal: ctx.cancellationSignal });
+        const status = await whileHeartbeating(() => deps.runcomfy.getStatus(input.deploymentId, input.requestId, { signal: ctx.cancellationSignal }));
         statusReads++;
         deps.metrics?.statusRead();
         last = { requestId: input.requestId, status: status.rawStatus, statusReads };
@@ -69,14 +80,16 @@ export function createAwaitJob(deps: ActivityDeps) {
         ctx.heartbeat(last);
         if (status.isTerminal) {
           const done: AwaitJobResult = { status: status.status === 'cancelled' ? 'cancelled' : 'completed', statusReads };
+          // Inside the try: a cancellation while the result is read is a cancellation, not a failure.
           if (input.includeResult) {
-            done.result = await readJobResult(deps, { deploymentId: input.deploymentId, requestId: input.requestId, ...(input.stepKind ? { stepKind: input.stepKind } : {}) }, ctx.cancellationSignal);
+            done.result = await whileHeartbeating(() => readJobResult(deps, { deploymentId: input.deploymentId, requestId: input.requestId, ...(input.stepKind ? { stepKind: input.stepKind } : {}) }, ctx.cancellationSignal));
           }
           return done;
         }
         if (input.phase === 'queue' && status.status === 'running') return { status: 'running', statusReads };
       } catch (error) {
-        if (ctx.cancellationSignal.aborted) throw error;
+        const cancelled = cancellationOf(ctx);
+        if (cancelled) throw cancelled;
         if (!isRunComfyError(error) || !error.retryable) throw runComfyFailure(error);
         // 429, 5xx, timeouts: the job is still there; read again later, as the server asks.
         ctx.log.warn('status read failed; will read again', { requestId: input.requestId, code: error.code });

@@ -2,7 +2,7 @@ import { Context } from '@temporalio/activity';
 import { ERROR_CODES, isRunComfyError } from '../runcomfy/errors.js';
 import type { CancelJobInput, CancelJobResult } from '../shared/activity-contract.js';
 import type { ActivityDeps } from './deps.js';
-import { runComfyFailure } from './failures.js';
+import { cancellationOf, runComfyFailure } from './failures.js';
 
 /**
  * Cancels a RunComfy request and, since a cancel is a request rather than proof, reads its status
@@ -36,6 +36,8 @@ export function createCancelJob(deps: ActivityDeps) {
         waitMs = Math.min(waitMs * 2, 2_000);
       }
     } catch (error) {
+      const cancelled = cancellationOf(ctx);
+      if (cancelled) throw cancelled;
       // A request RunComfy no longer knows cannot be running.
       if (isRunComfyError(error) && error.code === ERROR_CODES.notFound) return { outcome: 'not_cancellable', finalStatus: 'not_found' };
       throw runComfyFailure(error);

@@ -3,7 +3,8 @@
  * ApplicationFailures: an explicit `type`, `nonRetryable`, and `nextRetryDelay` from Retry-After.
  * Messages come from errors that never carry secrets; the original error stays as `cause`.
  */
-import { ApplicationFailure } from '@temporalio/common';
+import type { Context } from '@temporalio/activity';
+import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import { PipelineSpecError } from '../pipeline/errors.js';
 import { isRunComfyError } from '../runcomfy/errors.js';
 import { PIPELINE_FAILURE_TYPES, STEP_FAILURE_TYPES } from '../shared/pipeline-contract.js';
@@ -75,4 +76,15 @@ export function storageFailure(error: unknown): ApplicationFailure {
 
 export function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+/**
+ * The error to throw when the activity was cancelled while a call was in flight. The aborted call
+ * fails with its own error type, which the SDK would report as a failure (and the workflow would
+ * take for a broken step); the signal's CancelledFailure is reported as a cancellation.
+ */
+export function cancellationOf(ctx: Context): CancelledFailure | undefined {
+  if (!ctx.cancellationSignal.aborted) return undefined;
+  const reason: unknown = ctx.cancellationSignal.reason;
+  return reason instanceof CancelledFailure ? reason : new CancelledFailure(String(reason ?? 'activity cancelled'));
 }

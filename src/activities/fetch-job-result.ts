@@ -2,7 +2,7 @@ import { Context } from '@temporalio/activity';
 import { extractOutputFiles, type OutputFile } from '../runcomfy/outputs.js';
 import type { FetchJobResultInput, FetchJobResultOutput, JobOutputRef } from '../shared/activity-contract.js';
 import type { ActivityDeps } from './deps.js';
-import { runComfyFailure } from './failures.js';
+import { cancellationOf, runComfyFailure } from './failures.js';
 import { isTransientJobFailure } from './job-failure.js';
 
 function toRef(file: OutputFile): JobOutputRef {
@@ -12,7 +12,12 @@ function toRef(file: OutputFile): JobOutputRef {
 /** Reads a finished job's result: its outcome, the files to keep (no previews unless nothing else exists), and the remote error. */
 export function createFetchJobResult(deps: ActivityDeps) {
   return async function fetchJobResult(input: FetchJobResultInput): Promise<FetchJobResultOutput> {
-    return readJobResult(deps, input, Context.current().cancellationSignal);
+    const ctx = Context.current();
+    try {
+      return await readJobResult(deps, input, ctx.cancellationSignal);
+    } catch (error) {
+      throw cancellationOf(ctx) ?? error;
+    }
   };
 }
 

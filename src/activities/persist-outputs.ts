@@ -3,7 +3,7 @@ import type { PersistOutputsHeartbeat, PersistOutputsInput, PersistOutputsResult
 import type { PersistedOutput } from '../shared/pipeline-contract.js';
 import { deterministicOutputKey } from '../storage/output-key.js';
 import type { ActivityDeps } from './deps.js';
-import { storageFailure } from './failures.js';
+import { cancellationOf, storageFailure } from './failures.js';
 import { Semaphore } from './semaphore.js';
 
 /**
@@ -59,7 +59,8 @@ export function createPersistOutputs(deps: ActivityDeps) {
           sourceUrl: output.url,
         });
       } catch (error) {
-        if (ctx.cancellationSignal.aborted) throw error;
+        const cancelled = cancellationOf(ctx);
+        if (cancelled) throw cancelled;
         throw storageFailure(error);
       }
     }

@@ -100,3 +100,23 @@ test('a Temporal cancellation cancels the running job and ends the workflow canc
     await admin.updateDeploymentConfig(t2iDeployment, { timing: { durationMs: 150 } });
   }
 });
+
+test('a cancel that lands while a status read is in flight still ends the pipeline cancelled, not failed', async () => {
+  // Every status read takes 3 s, so the poll is almost always inside one when the cancel arrives.
+  await admin.updateDeploymentConfig(t2iDeployment, { timing: { durationMs: 60_000 } });
+  await admin.addFault({ kind: 'delay', deploymentId: t2iDeployment, operations: ['status'], count: null, delayMs: 3_000 });
+  try {
+    const since = Date.now();
+    const handle = await stack.start(await specFor('cancel-mid-read'));
+    const running = await jobOf(t2iDeployment, 'in_progress', since);
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    await handle.signal(cancelPipelineSignal, { reason: 'mid-read' });
+    const result = await handle.result();
+    assert.equal(result.status, 'cancelled');
+    assert.equal(result.steps[0]?.state, 'cancelled');
+    assert.equal((await admin.job(running.request_id)).state, 'cancelled');
+  } finally {
+    await admin.clearFaults();
+    await admin.updateDeploymentConfig(t2iDeployment, { timing: { durationMs: 150 } });
+  }
+});
