@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { DeploymentRegistry } from '../../src/pipeline/registry.js';
 import type { PipelineSpec } from '../../src/pipeline/spec.js';
-import { STEP_FAILURE_TYPES } from '../../src/shared/pipeline-contract.js';
+import { cancelPipelineSignal, STEP_FAILURE_TYPES } from '../../src/shared/pipeline-contract.js';
 import { recordHistory } from '../support/histories.js';
 import { startPipelineStack, uniqueName } from '../support/pipeline-stack.js';
 
@@ -13,6 +13,7 @@ const stack = await startPipelineStack({
   registry: (registry: DeploymentRegistry) => {
     const flux = registry.deployments['flux-t2i']!;
     registry.deployments['flux-t2i-tight'] = { ...flux, budgets: { queueTimeoutMs: 60_000, runTimeoutMs: 400 } };
+    registry.deployments['flux-t2i-short-queue'] = { ...flux, budgets: { queueTimeoutMs: 400, runTimeoutMs: 60_000 } };
     return registry;
   },
 });
@@ -120,6 +121,23 @@ test('a step over its run budget is cancelled at RunComfy and fails with a clear
     await recordHistory(handle, 'run-budget-exceeded');
   } finally {
     await admin.updateDeploymentConfig(t2i, { timing: { durationMs: 150 } });
+  }
+});
+
+test('a step that waits in the queue beyond its queue budget is cancelled at RunComfy and fails with a clear error', async () => {
+  // One instance, busy with a long job: the next job cannot leave the queue.
+  await admin.updateDeploymentConfig(t2i, { max_instances: 1, timing: { durationMs: 60_000 } });
+  const blocker = await stack.start(t2iOnly('queue-blocker'));
+  try {
+    const handle = await stack.start(t2iOnly('queue-budget', 'flux-t2i-short-queue'));
+    const failure = await stepFailure(handle.result());
+    assert.equal(failure.details['type'], STEP_FAILURE_TYPES.queueBudgetExceeded);
+    assert.match(failure.message, /still queued after .* queue budget is 400 ms/);
+    assert.equal((await admin.job(String(failure.details['requestId']))).state, 'cancelled', 'the queued job was cancelled');
+  } finally {
+    await blocker.signal(cancelPipelineSignal, { reason: 'test over' });
+    await blocker.result();
+    await admin.updateDeploymentConfig(t2i, { max_instances: 8, timing: { durationMs: 150 } });
   }
 });
 
