@@ -51,7 +51,10 @@ test('a worker killed with SIGKILL while polling is replaced and the pipeline co
 
   const metricsPort = await getFreePort();
   const second = startWorkerProcess({ METRICS_PORT: String(metricsPort), LOG_LEVEL: 'INFO' });
-  const result = await handle.result();
+  const result = await handle.result().catch((error: unknown) => {
+    const cause = (error as { cause?: { message?: string } }).cause;
+    throw new Error(`the pipeline failed: ${cause?.message ?? String(error)}\nfirst worker:\n${first.output().slice(-3000)}\nsecond worker:\n${second.output().slice(-3000)}`);
+  });
   assert.equal(result.status, 'succeeded');
   const upscaleStep = result.steps.find((s) => s.kind === 'upscale');
   assert.equal(upscaleStep?.requestId, running.request_id, 'the new worker resumed the same request');

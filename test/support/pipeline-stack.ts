@@ -62,7 +62,9 @@ export function testWorkerEnv(temporal: TestTemporal, s3: TestS3, emulator: Runn
     POLL_MAX_INTERVAL_MS: '150',
     POLL_HEARTBEAT_TIMEOUT_MS: '2000',
     JOB_RETRY_BACKOFF_MS: '100',
-    SUBMIT_TIMEOUT_MS: '5000',
+    // Generous: a submit that times out is an unknown outcome and fails the step by policy, and
+    // test machines can be slow under load.
+    SUBMIT_TIMEOUT_MS: '30000',
     PERSIST_HEARTBEAT_TIMEOUT_MS: '10000',
     CANCEL_CONFIRM_TIMEOUT_MS: '5000',
     SHUTDOWN_GRACE_MS: '2000',
