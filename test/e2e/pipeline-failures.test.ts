@@ -6,7 +6,7 @@ import type { DeploymentRegistry } from '../../src/pipeline/registry.js';
 import type { PipelineSpec } from '../../src/pipeline/spec.js';
 import { cancelPipelineSignal, STEP_FAILURE_TYPES } from '../../src/shared/pipeline-contract.js';
 import { recordHistory } from '../support/histories.js';
-import { startPipelineStack, uniqueName } from '../support/pipeline-stack.js';
+import { eventually, startPipelineStack, uniqueName } from '../support/pipeline-stack.js';
 
 // A second t2i deployment with a tiny run budget, for the over-budget case.
 const stack = await startPipelineStack({
@@ -127,8 +127,10 @@ test('a step over its run budget is cancelled at RunComfy and fails with a clear
 test('a step that waits in the queue beyond its queue budget is cancelled at RunComfy and fails with a clear error', async () => {
   // One instance, busy with a long job: the next job cannot leave the queue.
   await admin.updateDeploymentConfig(t2i, { max_instances: 1, timing: { durationMs: 60_000 } });
+  const since = Date.now();
   const blocker = await stack.start(t2iOnly('queue-blocker'));
   try {
+    await eventually(async () => (await admin.jobs({ deploymentId: t2i, state: 'in_progress' })).find((j) => j.submitted_at_ms >= since), { what: 'the blocking job to run' });
     const handle = await stack.start(t2iOnly('queue-budget', 'flux-t2i-short-queue'));
     const failure = await stepFailure(handle.result());
     assert.equal(failure.details['type'], STEP_FAILURE_TYPES.queueBudgetExceeded);
