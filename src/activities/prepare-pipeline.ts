@@ -1,11 +1,10 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { checkBindings, type BindingProblem } from '../pipeline/bindings-check.js';
-import { summarizeIssues } from '../pipeline/errors.js';
 import { defaultMaxJobAttempts, registryEntry, type DeploymentRegistry } from '../pipeline/registry.js';
 import { validatePipelineSpec } from '../pipeline/spec.js';
 import { ERROR_CODES, isRunComfyError } from '../runcomfy/errors.js';
 import type { PreparedPipeline, PreparePipelineInput, ResolvedStep } from '../shared/activity-contract.js';
-import { PIPELINE_FAILURE_TYPES } from '../shared/pipeline-contract.js';
+import { invalidSpecFailure, PIPELINE_FAILURE_TYPES } from '../shared/pipeline-contract.js';
 import type { ActivityDeps } from './deps.js';
 import { runComfyFailure } from './failures.js';
 
@@ -48,12 +47,7 @@ export function createPreparePipeline(deps: ActivityDeps) {
     const registry: DeploymentRegistry = deps.registry();
     const validation = validatePipelineSpec(input.spec, registry);
     if (!validation.ok) {
-      throw ApplicationFailure.create({
-        type: PIPELINE_FAILURE_TYPES.invalidSpec,
-        message: summarizeIssues('invalid pipeline spec', validation.issues),
-        details: [validation.issues],
-        nonRetryable: true,
-      });
+      throw invalidSpecFailure(validation.issues);
     }
     const spec = validation.spec;
     const steps: Record<string, ResolvedStep> = {};

@@ -3,7 +3,9 @@
  * failure types, and the shapes of its input, progress and result. These names are API: they are
  * stored in workflow histories, so they are never renamed; new fields are optional.
  */
+import { ApplicationFailure } from '@temporalio/common';
 import { defineQuery, defineSignal } from '@temporalio/workflow';
+import { summarizeIssues, type PipelineSpecIssue } from '../pipeline/errors.js';
 import type { PipelineSpec } from '../pipeline/spec.js';
 import type { StepKind } from '../pipeline/step-kinds.js';
 
@@ -124,3 +126,13 @@ export interface PipelineProgress {
 
 /** What a finished pipeline returns (also when cancelled by signal: outputs kept so far are listed). */
 export type PipelineResult = PipelineProgress;
+
+/** The failure a pipeline ends with when its spec is invalid: names every field and reason. */
+export function invalidSpecFailure(issues: readonly PipelineSpecIssue[]): ApplicationFailure {
+  return ApplicationFailure.create({
+    type: PIPELINE_FAILURE_TYPES.invalidSpec,
+    message: summarizeIssues('invalid pipeline spec', issues),
+    details: [issues],
+    nonRetryable: true,
+  });
+}

@@ -13,13 +13,13 @@ import {
   type ActivityOptions,
 } from '@temporalio/workflow';
 import type { PipelineActivities } from '../activities/index.js';
-import { summarizeIssues } from '../pipeline/errors.js';
 import { readySteps, blockedSteps } from '../pipeline/plan.js';
 import { validatePipelineSpec, type PipelineSpec, type PipelineStep } from '../pipeline/spec.js';
 import { defaultStepOutputSelector, pickStepOutput } from '../pipeline/step-kinds.js';
 import type { PreparedPipeline, StepInputRef } from '../shared/activity-contract.js';
 import {
   cancelPipelineSignal,
+  invalidSpecFailure,
   PIPELINE_FAILURE_TYPES,
   pipelineProgressQuery,
   STEP_FAILURE_TYPES,
@@ -75,12 +75,7 @@ export async function generationPipeline(input: PipelineWorkflowInput): Promise<
   // Cheap re-validation: the client validated too, but history must never run a malformed spec.
   const validation = validatePipelineSpec(input?.spec);
   if (!validation.ok) {
-    throw ApplicationFailure.create({
-      type: PIPELINE_FAILURE_TYPES.invalidSpec,
-      message: summarizeIssues('invalid pipeline spec', validation.issues),
-      details: [validation.issues],
-      nonRetryable: true,
-    });
+    throw invalidSpecFailure(validation.issues);
   }
   const spec = validation.spec;
   const book = new ProgressBook(spec, nowIso());
