@@ -3,6 +3,7 @@
  * environment (parsed once here); `--json` prints exactly one JSON document on stdout; exit codes
  * are stable (see HELP and docs/cli.md). Secrets from the environment are never printed.
  */
+import { isUuid } from './pipeline/integration.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -56,7 +57,7 @@ Commands:
   cancel <id> --reason <text> [--requested-by <who>]
                                              cancel: RunComfy jobs are cancelled, stored outputs kept
   result <id>                                wait for the end; outputs with R2 keys, sizes, sha256, links
-  list [--status <s>] [--since <time>] [--limit <n>]
+  list [--status <s>] [--since <time>] [--limit <n>] [--user <uuid>] [--character <uuid>]
                                              pipelines, newest first; status: ${PIPELINE_LIST_STATUSES.join(', ')};
                                              time: ISO 8601 or relative (30m, 12h, 7d)
   deployments list                           RunComfy deployments and the registry keys using them
@@ -176,7 +177,7 @@ const COMMAND_OPTIONS: Record<string, readonly string[]> = {
   watch: ['interval-ms'],
   cancel: ['reason', 'requested-by'],
   result: [],
-  list: ['status', 'since', 'limit'],
+  list: ['status', 'since', 'limit', 'user', 'character'],
   'deployments list': [],
   'deployments inspect': [],
 };
@@ -406,7 +407,14 @@ async function listCommand(ctx: Context, values: Values, positionals: readonly s
   }
   const since = typeof values['since'] === 'string' ? parseSince(values['since']) : undefined;
   const limit = optionalInteger(values, 'limit', 1) ?? 50;
-  const summaries = await (await ctx.pipelines()).list({ ...(status ? { status: status as PipelineListStatus } : {}), ...(since ? { since } : {}), limit });
+  const correlation: { userId?: string; characterId?: string } = {};
+  for (const [option, field] of [['user', 'userId'], ['character', 'characterId']] as const) {
+    const value = values[option];
+    if (typeof value !== 'string') continue;
+    if (!isUuid(value)) throw new UsageError(`--${option}: expected a UUID (8-4-4-4-12 hex digits)`);
+    correlation[field] = value;
+  }
+  const summaries = await (await ctx.pipelines()).list({ ...(status ? { status: status as PipelineListStatus } : {}), ...(since ? { since } : {}), limit, ...correlation });
   if (ctx.json) {
     printJson({ pipelines: summaries });
   } else if (summaries.length === 0) {
@@ -659,6 +667,8 @@ async function main(argv: readonly string[]): Promise<number> {
         'requested-by': { type: 'string' },
         status: { type: 'string' },
         since: { type: 'string' },
+        user: { type: 'string' },
+        character: { type: 'string' },
         limit: { type: 'string' },
         'interval-ms': { type: 'string' },
       },

@@ -40,8 +40,11 @@ import {
   type PipelineWorkflowInput,
 } from '../shared/pipeline-contract.js';
 import { pipelineStatusSearchAttribute } from '../shared/search-attributes.js';
-import { ObjectStore } from '../storage/object-store.js';
-import { createObjectStoreClient, type ObjectStoreConfig } from '../storage/s3-client.js';
+import { correlationAttributes, correlationClauses, correlationOfMemo, integrationIssuesOf, type IntegrationChecks } from './correlation.js';
+// Types only: the AWS SDK is loaded on demand (connect with a store), so a backend that never
+// uploads through the client never loads it.
+import type { ObjectStore } from '../storage/object-store.js';
+import type { ObjectStoreConfig } from '../storage/s3-client.js';
 import {
   InvalidPipelineSpecError,
   PipelineAlreadyStartedError,
@@ -85,6 +88,11 @@ export interface PipelineClientCommonOptions {
   registry?: DeploymentRegistry;
   /** How long a running pipeline may take to answer the progress query (default 5000 ms). */
   queryTimeoutMs?: number;
+  /**
+   * The worker's output key prefixes and callback hosts: given here, a spec outside them is refused
+   * by `start` and nothing is started (the worker refuses it too, before any job is submitted).
+   */
+  integration?: IntegrationChecks;
 }
 
 /** Options of {@link PipelineClient.connect}. */
@@ -236,6 +244,7 @@ export class PipelineClient {
   readonly #presignTtlSeconds: number;
   readonly #registry: DeploymentRegistry | undefined;
   readonly #queryTimeoutMs: number;
+  readonly #integration: IntegrationChecks;
   readonly #activitySteps = new Map<string, Map<string, string>>();
   #owned: OwnedResources = {};
 
@@ -247,6 +256,7 @@ export class PipelineClient {
     this.#presignTtlSeconds = options.presignTtlSeconds ?? DEFAULT_CLIENT_PRESIGN_TTL_SECONDS;
     this.#registry = options.registry;
     this.#queryTimeoutMs = options.queryTimeoutMs ?? DEFAULT_QUERY_TIMEOUT_MS;
+    this.#integration = options.integration ?? {};
     if (!Number.isInteger(this.#presignTtlSeconds) || this.#presignTtlSeconds < 1 || this.#presignTtlSeconds > 7 * 24 * 3600) {
       throw new RangeError('presignTtlSeconds must be a whole number of seconds between 1 and 604800 (7 days)');
     }
@@ -263,10 +273,15 @@ export class PipelineClient {
       ...(tls ? { tls: true } : {}),
       ...(options.apiKey !== undefined ? { apiKey: options.apiKey } : {}),
     });
-    const s3 = options.store ? createObjectStoreClient(options.store) : undefined;
+    let s3: S3Client | undefined;
     try {
       const client = new Client({ connection, namespace: options.namespace ?? 'default' });
-      const store = s3 && options.store ? new ObjectStore({ client: s3, bucket: options.store.bucket, presignTtlSeconds: options.presignTtlSeconds ?? DEFAULT_CLIENT_PRESIGN_TTL_SECONDS }) : undefined;
+      let store: ObjectStore | undefined;
+      if (options.store) {
+        const [{ ObjectStore: Store }, { createObjectStoreClient }] = await Promise.all([import('../storage/object-store.js'), import('../storage/s3-client.js')]);
+        s3 = createObjectStoreClient(options.store);
+        store = new Store({ client: s3, bucket: options.store.bucket, presignTtlSeconds: options.presignTtlSeconds ?? DEFAULT_CLIENT_PRESIGN_TTL_SECONDS });
+      }
       const pipelineClient = new PipelineClient({
         client,
         ...(store ? { store } : {}),
@@ -274,6 +289,7 @@ export class PipelineClient {
         ...(options.presignTtlSeconds !== undefined ? { presignTtlSeconds: options.presignTtlSeconds } : {}),
         ...(options.registry !== undefined ? { registry: options.registry } : {}),
         ...(options.queryTimeoutMs !== undefined ? { queryTimeoutMs: options.queryTimeoutMs } : {}),
+        ...(options.integration !== undefined ? { integration: options.integration } : {}),
       });
       pipelineClient.#owned = { connection, ...(s3 ? { s3 } : {}) };
       return pipelineClient;
@@ -299,6 +315,8 @@ export class PipelineClient {
     const validation = validatePipelineSpec(spec, this.#registry);
     if (!validation.ok) throw new InvalidPipelineSpecError(withUploadHints(validation.issues));
     const valid = validation.spec;
+    const integration = integrationIssuesOf(valid, this.#integration);
+    if (integration.length > 0) throw new InvalidPipelineSpecError(integration);
     const { pipelineId } = valid;
     const workflowId = pipelineWorkflowId(pipelineId);
     const digest = specSha256(valid);
@@ -310,9 +328,9 @@ export class PipelineClient {
         // An id never runs twice, even once closed: a retried start must not pay for a second run.
         workflowIdReusePolicy: 'REJECT_DUPLICATE',
         workflowIdConflictPolicy: 'FAIL',
-        memo: { pipelineId, specSha256: digest, ...(valid.labels ? { labels: valid.labels } : {}) },
+        memo: { pipelineId, specSha256: digest, ...(valid.labels ? { labels: valid.labels } : {}), ...(valid.correlation ? { correlation: valid.correlation } : {}) },
         // Set at start so listings find the pipeline before its first workflow task runs.
-        typedSearchAttributes: [{ key: pipelineStatusSearchAttribute, value: 'running' }],
+        typedSearchAttributes: [{ key: pipelineStatusSearchAttribute, value: 'running' }, ...correlationAttributes(valid)],
         staticSummary: summaryOf(valid),
       });
       return { pipelineId, workflowId, runId: handle.firstExecutionRunId, alreadyStarted: false };
@@ -338,6 +356,9 @@ export class PipelineClient {
       runId: description.runId,
       runStatus,
       webUiPath: `/namespaces/${encodeURIComponent(this.namespace)}/workflows/${encodeURIComponent(description.workflowId)}/${encodeURIComponent(description.runId)}/history`,
+      // The backend's ids, whatever the source of the progress (the memo has them from the start).
+      ...correlationOfMemo(description.memo ?? {}),
+      ...(isRecord(description.memo?.labels) ? { labels: description.memo.labels as Record<string, string> } : {}),
     };
 
     if (runStatus === 'RUNNING') {
@@ -479,6 +500,7 @@ export class PipelineClient {
       if (clause === undefined) throw new RangeError(`status must be one of ${Object.keys(LIST_STATUS_QUERIES).join(', ')}`);
       clauses.push(clause);
     }
+    clauses.push(...correlationClauses(filter));
     if (filter.since !== undefined) {
       if (Number.isNaN(filter.since.getTime())) throw new RangeError('since must be a valid date');
       clauses.push(`StartTime >= '${filter.since.toISOString()}'`);
@@ -498,6 +520,7 @@ export class PipelineClient {
         ...(info.closeTime ? { closedAt: info.closeTime.toISOString() } : {}),
         taskQueue: info.taskQueue,
         ...(labels ? { labels } : {}),
+        ...correlationOfMemo(memo),
       });
       if (summaries.length >= limit) break;
     }

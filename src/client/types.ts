@@ -3,6 +3,7 @@
  */
 import type { WorkflowExecutionStatusName } from '@temporalio/client';
 import type { PipelineProgress, PipelineStatus } from '../shared/pipeline-contract.js';
+import type { Correlation } from '../pipeline/integration.js';
 import type { PipelineFailureInfo } from './errors.js';
 
 /** Temporal's status of the pipeline's workflow run: RUNNING, COMPLETED, FAILED, CANCELLED, TERMINATED, TIMED_OUT… */
@@ -68,6 +69,12 @@ export interface PipelineListFilter {
   since?: Date;
   /** At most this many, newest first (default 100). */
   limit?: number;
+  /** Only pipelines started with this `correlation.userId` (a UUID). */
+  userId?: string;
+  /** Only pipelines started with this `correlation.characterId` (a UUID). */
+  characterId?: string;
+  /** Only pipelines carrying every one of these labels. */
+  labels?: Record<string, string>;
 }
 
 /** One pipeline in a listing (from Temporal's visibility store: eventually consistent, seconds behind at most). */
@@ -83,6 +90,8 @@ export interface PipelineSummary {
   taskQueue: string;
   /** The spec's labels, when it had any. */
   labels?: Record<string, string>;
+  /** The backend's ids the pipeline was started with. */
+  correlation?: Correlation;
 }
 
 /** Result of {@link PipelineClient.start}. */

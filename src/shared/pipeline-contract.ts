@@ -6,6 +6,7 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { defineQuery, defineSignal } from '@temporalio/workflow';
 import { summarizeIssues, type PipelineSpecIssue } from '../pipeline/errors.js';
+import type { Correlation } from '../pipeline/integration.js';
 import type { PipelineSpec } from '../pipeline/spec.js';
 import type { StepKind } from '../pipeline/step-kinds.js';
 
@@ -122,6 +123,10 @@ export interface PipelineProgress {
   /** The step that made the pipeline fail. */
   failedStepId?: string;
   steps: StepProgress[];
+  /** The backend's ids the pipeline was started with (spec.correlation). */
+  correlation?: Correlation;
+  /** The spec's labels. */
+  labels?: Record<string, string>;
 }
 
 /** What a finished pipeline returns (also when cancelled by signal: outputs kept so far are listed). */

@@ -12,6 +12,8 @@ export class ProgressBook {
       status: 'preparing',
       startedAt,
       steps: spec.steps.map((step) => ({ id: step.id, kind: step.kind, deploymentKey: step.deployment, state: 'pending', attempts: [], outputs: [] })),
+      // Only specs that carry them (never recorded histories' specs): status and result name the backend's ids.
+      ...(spec.correlation ? { correlation: { ...spec.correlation } } : {}),
     };
     for (const step of this.progress.steps) this.byId.set(step.id, step);
   }
