@@ -6,7 +6,7 @@ import { builtinModules } from 'node:module';
 const nodeBuiltins = [...builtinModules, ...builtinModules.map((m) => `node:${m}`)];
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'results/'] },
+  { ignores: ['dist/', 'node_modules/', 'results/', 'packages/*/dist/', 'test/fixtures/client-package/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -38,3 +38,8 @@ export { INPUT_KEY_PREFIX } from './input-key.js';
 export type { PipelineProgress, PipelineResult, PipelineStatus, PersistedOutput, StepProgress } from '../shared/pipeline-contract.js';
 export type { PipelineSpec } from '../pipeline/spec.js';
 export type { ObjectStoreConfig } from '../storage/s3-client.js';
+export { CALLBACK_HEADERS, CallbackVerificationError, DEFAULT_CALLBACK_TOLERANCE_SECONDS, signCallback, verifyCallback } from '../callbacks/signature.js';
+export type { CallbackHeaders, VerifiedCallback, VerifyCallbackOptions } from '../callbacks/signature.js';
+export type { IntegrationChecks } from './correlation.js';
+export { isUuid, KEY_TEMPLATE_PLACEHOLDERS, keyTemplateProblems } from '../pipeline/integration.js';
+export type { CallbackSpec, Correlation } from '../pipeline/integration.js';
