@@ -3,6 +3,7 @@
  * environment (parsed once here); `--json` prints exactly one JSON document on stdout; exit codes
  * are stable (see HELP and docs/cli.md). Secrets from the environment are never printed.
  */
+import type { PipelineGpuFacts } from './pipeline/gpu-facts.js';
 import { isUuid } from './pipeline/integration.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
@@ -155,12 +156,22 @@ function stepLine(step: StepProgress, live: LiveStepStatus | undefined, now: num
   return parts.join('  ');
 }
 
+/** Which steps spent GPU time (what the backend charges) and which did not (what it refunds). */
+function gpuLine(gpu: PipelineGpuFacts): string {
+  const spent = gpu.steps
+    .filter((s) => s.gpuSpent)
+    .map((s) => `${s.stepId} ${s.runSeconds.toFixed(1)} s run + ${s.queueSeconds.toFixed(1)} s queued${s.hardware?.length ? ` on ${s.hardware.join('/')}` : ''}${s.attempts.length > 1 ? ` (${s.attempts.length} jobs)` : ''}`);
+  const none = gpu.totals.stepsWithoutGpu;
+  return `  GPU: ${spent.length > 0 ? `spent by ${spent.join(', ')}` : 'none spent'}${none.length > 0 ? `; none by ${none.join(', ')}` : ''}`;
+}
+
 function statusLines(view: PipelineStatusView, now: number): string[] {
   const done = view.steps.filter((s) => s.state === 'succeeded').length;
   const elapsed = formatDuration(elapsedMs(view.startedAt, view.finishedAt, now));
   const lines = [`pipeline ${view.pipelineId}: ${view.status} (${done}/${view.steps.length} steps done, ${elapsed}, Temporal ${view.runStatus})`];
   const idWidth = Math.max(4, ...view.steps.map((s) => s.id.length));
   for (const step of view.steps) lines.push(stepLine(step, view.live?.[step.id], now, idWidth));
+  if (view.gpu) lines.push(gpuLine(view.gpu));
   if (view.cancelReason) lines.push(`  cancel reason: ${view.cancelReason}`);
   // A step's error already says it; the failure line is for failures no step carries (terminated, invalid binding).
   if (view.failure && !view.steps.some((s) => s.error)) lines.push(`  failure: ${view.failure.failureType}: ${view.failure.message}`);

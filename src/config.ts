@@ -3,6 +3,7 @@
  * Nothing below an entry point reads process.env. Errors name the variable and the reason, never
  * the value (some are secrets).
  */
+import { parseIntegrationEnv, type IntegrationSettings } from './callbacks/config.js';
 import { z } from 'zod';
 import type { PipelineTimings } from './shared/activity-contract.js';
 import { DEFAULT_TASK_QUEUE } from './shared/pipeline-contract.js';
@@ -84,6 +85,10 @@ export interface WorkerConfig {
   metricsPort: number;
   temporalMetricsPort: number;
   logLevel: WorkerEnv['LOG_LEVEL'];
+  /** Key prefixes, callback hosts and delivery settings for the backend integration. */
+  integration: IntegrationSettings;
+  /** CALLBACK_SECRET: signs callbacks; reaches only the delivery activity. */
+  callbackSecret?: string;
 }
 
 /** A configuration problem: names each variable and why it was refused. */
@@ -108,8 +113,12 @@ export function parseWorkerConfig(env: Readonly<Record<string, string | undefine
     throw new ConfigError(parsed.error.issues.map((issue) => `${issue.path.join('.') || '(env)'}: ${issue.message}`));
   }
   const e = parsed.data;
+  const integration = parseIntegrationEnv(cleaned);
+  if (integration.problems.length > 0) throw new ConfigError(integration.problems);
   const partSizeBytes = e.COPY_PART_SIZE_MB * MIB;
   return {
+    integration: integration.settings,
+    ...(integration.callbackSecret ? { callbackSecret: integration.callbackSecret } : {}),
     temporal: { address: e.TEMPORAL_ADDRESS, namespace: e.TEMPORAL_NAMESPACE, taskQueue: e.TEMPORAL_TASK_QUEUE, ...(e.TEMPORAL_API_KEY ? { apiKey: e.TEMPORAL_API_KEY } : {}), tls: e.TEMPORAL_TLS ?? e.TEMPORAL_API_KEY !== undefined },
     runcomfy: { baseUrl: e.RUNCOMFY_BASE_URL, token: e.RUNCOMFY_TOKEN, inferenceApiVersion: e.RUNCOMFY_INFERENCE_API_VERSION },
     store: { endpoint: e.R2_ENDPOINT, bucket: e.R2_BUCKET, accessKeyId: e.R2_ACCESS_KEY_ID, secretAccessKey: e.R2_SECRET_ACCESS_KEY, region: e.R2_REGION, forcePathStyle: e.R2_FORCE_PATH_STYLE, partSizeBytes, queueSize: e.COPY_QUEUE_SIZE },

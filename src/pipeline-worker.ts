@@ -97,7 +97,9 @@ export async function createPipelineWorker(options: PipelineWorkerOptions): Prom
       presignTtlSeconds: config.presignTtlSeconds,
       deploymentCacheTtlMs: config.deploymentCacheTtlMs,
       maxConcurrentCopies: config.maxConcurrentCopies,
+      integration: config.integration,
     },
+    ...(config.callbackSecret ? { callbackSecret: config.callbackSecret } : {}),
   });
 
   const bundlePath = options.workflowBundlePath ?? config.worker.workflowBundlePath;

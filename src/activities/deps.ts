@@ -1,3 +1,4 @@
+import type { IntegrationSettings } from '../callbacks/config.js';
 import type { DeploymentRegistry } from '../pipeline/registry.js';
 import type { RunComfyClient } from '../runcomfy/client.js';
 import type { AmbiguousSubmitPolicy, PipelineTimings } from '../shared/activity-contract.js';
@@ -46,6 +47,8 @@ export interface ActivitySettings {
   deploymentCacheTtlMs: number;
   /** Output files copied at once by this worker (each holds partSize × (queueSize + 1) bytes). */
   maxConcurrentCopies: number;
+  /** Output key prefixes, callback hosts and delivery settings (absent: no templates, no callbacks). */
+  integration?: IntegrationSettings;
 }
 
 /** Everything the activities need, made once by the worker. */
@@ -56,4 +59,6 @@ export interface ActivityDeps {
   registry: () => DeploymentRegistry;
   settings: ActivitySettings;
   metrics?: PipelineMetrics;
+  /** Signs callbacks; only the delivery activity reads it. */
+  callbackSecret?: string;
 }

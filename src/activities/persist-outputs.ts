@@ -1,6 +1,7 @@
 import { Context } from '@temporalio/activity';
 import type { PersistOutputsHeartbeat, PersistOutputsInput, PersistOutputsResult } from '../shared/activity-contract.js';
 import type { PersistedOutput } from '../shared/pipeline-contract.js';
+import { expandKeyTemplate } from '../storage/key-template.js';
 import { deterministicOutputKey } from '../storage/output-key.js';
 import type { ActivityDeps } from './deps.js';
 import { cancellationOf, storageFailure } from './failures.js';
@@ -24,9 +25,11 @@ export function createPersistOutputs(deps: ActivityDeps) {
     const attempt = input.attempt !== undefined && input.attempt > 1 ? { attempt: input.attempt } : {};
     for (const [index, output] of input.outputs.entries()) {
       const parts = { pipelineId: input.pipelineId, stepId: input.stepId, nodeId: output.nodeId, ...attempt };
-      let key = deterministicOutputKey({ ...parts, filename: output.filename });
+      let key = input.keyTemplate
+        ? expandKeyTemplate({ ...input.keyTemplate, pipelineId: input.pipelineId, stepId: input.stepId, attempt: input.attempt ?? 1, index, nodeId: output.nodeId, filename: output.filename, allowedPrefixes: deps.settings.integration?.allowedKeyPrefixes ?? [] })
+        : deterministicOutputKey({ ...parts, filename: output.filename });
       // Two files of one node with the same name must not overwrite each other.
-      if (usedKeys.has(key)) key = deterministicOutputKey({ ...parts, filename: `${index}-${output.filename}` });
+      if (usedKeys.has(key) && !input.keyTemplate) key = deterministicOutputKey({ ...parts, filename: `${index}-${output.filename}` });
       usedKeys.add(key);
       const bytesBefore = progress.bytesCopied;
       try {

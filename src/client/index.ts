@@ -43,3 +43,5 @@ export type { CallbackHeaders, VerifiedCallback, VerifyCallbackOptions } from '.
 export type { IntegrationChecks } from './correlation.js';
 export { isUuid, KEY_TEMPLATE_PLACEHOLDERS, keyTemplateProblems } from '../pipeline/integration.js';
 export type { CallbackSpec, Correlation } from '../pipeline/integration.js';
+export { gpuFactsOf, stepGpuFacts } from '../pipeline/gpu-facts.js';
+export type { AttemptGpuFacts, PipelineGpuFacts, StepGpuFacts } from '../pipeline/gpu-facts.js';

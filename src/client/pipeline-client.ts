@@ -26,6 +26,7 @@ import { inspect } from 'node:util';
 import { Readable } from 'node:stream';
 import type { PipelineSpecIssue } from '../pipeline/errors.js';
 import type { DeploymentRegistry } from '../pipeline/registry.js';
+import { gpuFactsOf } from '../pipeline/gpu-facts.js';
 import { validatePipelineSpec, type PipelineSpec } from '../pipeline/spec.js';
 import {
   cancelPipelineSignal,
@@ -379,12 +380,12 @@ export class PipelineClient {
         });
         source = 'history';
       }
-      return { ...progress, ...base, ...(Object.keys(live).length > 0 ? { live } : {}), source };
+      return { ...progress, ...base, ...(Object.keys(live).length > 0 ? { live } : {}), gpu: gpuFactsOf(progress, new Date().toISOString()), source };
     }
 
     if (runStatus === 'COMPLETED') {
       const result = await handle.result();
-      return { ...result, ...base, source: 'result' };
+      return { ...result, ...base, gpu: gpuFactsOf(result), source: 'result' };
     }
 
     let failure: PipelineFailureInfo | undefined;
@@ -410,7 +411,7 @@ export class PipelineClient {
       ...(description.closeTime ? { finishedAt: description.closeTime.toISOString() } : {}),
       ...(failure ? { failure } : {}),
     });
-    return { ...progress, ...base, ...(failure ? { failure } : {}), source: 'history' };
+    return { ...progress, ...base, ...(failure ? { failure } : {}), gpu: gpuFactsOf(progress), source: 'history' };
   }
 
   /**
@@ -459,7 +460,8 @@ export class PipelineClient {
     const handle = this.client.workflow.getHandle<PipelineWorkflow>(pipelineWorkflowId(pipelineId));
     let result: PipelineResult;
     try {
-      result = await handle.result();
+      const finished = await handle.result();
+      result = { ...finished, gpu: gpuFactsOf(finished) };
     } catch (error) {
       if (error instanceof WorkflowNotFoundError) throw new PipelineNotFoundError(pipelineId, { cause: error });
       if (!(error instanceof WorkflowFailedError)) throw error;

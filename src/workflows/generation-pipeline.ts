@@ -41,6 +41,8 @@ const { preparePipeline } = proxyActivities<PipelineActivities>({
 
 /** Patch id (wire name, never renamed): the wait activity returns the job's result. */
 const WAIT_RETURNS_RESULT_PATCH = 'wait-returns-result';
+/** Patch id (wire name): outputs go where the spec's outputKeyTemplate says. */
+const OUTPUT_KEY_TEMPLATE_PATCH = 'output-key-template';
 
 /** A step that could not produce its outputs; carries what the pipeline's failure must name. */
 class StepFailure extends Error {
@@ -197,6 +199,10 @@ async function runStep(step: PipelineStep, spec: PipelineSpec, prepared: Prepare
   const deploymentId = resolved.deployment.deploymentId;
   const progress = book.step(step.id);
   progress.startedAt = nowIso();
+  // For the step's GPU facts: where its jobs ran (query and result only; no command changes).
+  progress.deploymentId = deploymentId;
+  const hardware = prepared.hardware?.[step.id];
+  if (hardware && hardware.length > 0) progress.hardware = [...hardware];
   const stepStartedAtMs = Date.now();
   const acts = stepActivities(prepared, step.id);
 
@@ -248,8 +254,9 @@ async function runStep(step: PipelineStep, spec: PipelineSpec, prepared: Prepare
         }
         progress.state = 'persisting';
         // A finished job's outputs are paid for: their copy completes even while the pipeline is cancelled.
+        const layout = spec.outputKeyTemplate !== undefined && patched(OUTPUT_KEY_TEMPLATE_PATCH) ? { keyTemplate: { template: spec.outputKeyTemplate, ...(spec.correlation ? { correlation: spec.correlation } : {}), ...(spec.labels ? { labels: spec.labels } : {}) } } : {};
         const persisted = await CancellationScope.nonCancellable(() =>
-          acts.persistOutputs({ pipelineId: spec.pipelineId, stepId: step.id, requestId, outputs: result.outputs, attempt, stepKind: step.kind, stepStartedAtMs }),
+          acts.persistOutputs({ pipelineId: spec.pipelineId, stepId: step.id, requestId, outputs: result.outputs, attempt, stepKind: step.kind, stepStartedAtMs, ...layout }),
         );
         progress.outputs = persisted.outputs;
         progress.state = 'succeeded';
