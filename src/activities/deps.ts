@@ -24,6 +24,10 @@ export interface PipelineMetrics {
   jobFinished(kind: string, outcome: string): void;
   jobCancelled(outcome: string): void;
   stepSucceeded(kind: string, durationSeconds: number): void;
+  /** One callback delivery attempt and the HTTP status it got. */
+  callbackAttempt?(httpStatus: number): void;
+  /** GPU time of a job on a deployment (its run phase, seconds), when the job ends or is cancelled. */
+  gpuSeconds?(deploymentId: string, seconds: number): void;
 }
 
 export const noMetrics: PipelineMetrics = {

@@ -30,6 +30,7 @@ import {
   type StepError,
 } from '../shared/pipeline-contract.js';
 import { pipelineStatusSearchAttribute as pipelineStatusKey } from '../shared/search-attributes.js';
+import { PipelineHooks } from './pipeline-hooks.js';
 import { ProgressBook } from './pipeline-progress.js';
 
 
@@ -74,6 +75,16 @@ function failureType(error: unknown): string | undefined {
  * cancels every accepted job at RunComfy and keeps what was already persisted.
  */
 export async function generationPipeline(input: PipelineWorkflowInput): Promise<PipelineResult> {
+  const hooks = new PipelineHooks();
+  try {
+    return await runPipeline(input, hooks);
+  } finally {
+    // The terminal callback is handed to the outbox on every way out (succeeded, failed, cancelled).
+    await hooks.close();
+  }
+}
+
+async function runPipeline(input: PipelineWorkflowInput, hooks: PipelineHooks): Promise<PipelineResult> {
   // Cheap re-validation: the client validated too, but history must never run a malformed spec.
   const validation = validatePipelineSpec(input?.spec);
   if (!validation.ok) {
@@ -82,6 +93,7 @@ export async function generationPipeline(input: PipelineWorkflowInput): Promise<
   const spec = validation.spec;
   const book = new ProgressBook(spec, nowIso());
   setHandler(pipelineProgressQuery, () => book.snapshot());
+  hooks.attach(spec, book);
 
   let cancelRequest: CancelPipelineRequest | undefined;
   const work = new CancellationScope();
@@ -101,6 +113,7 @@ export async function generationPipeline(input: PipelineWorkflowInput): Promise<
 
   try {
     const prepared = await work.run(() => preparePipeline({ spec }));
+    await hooks.prepared(prepared);
     if (book.status === 'preparing') book.setStatus('running');
     await work.run(() => runSteps(spec, prepared, book));
     book.finish('succeeded', nowIso());

@@ -52,6 +52,11 @@ export class ProgressBook {
     return record;
   }
 
+  /** A short fingerprint of every step's state and attempt count: changes when a callback may be due. */
+  stepStates(): string {
+    return this.progress.steps.map((step) => `${step.state}:${step.attempts.length}`).join(',');
+  }
+
   /** A copy, so a query never hands out the live object. */
   snapshot(): PipelineProgress {
     return structuredCloneJson(this.progress);
