@@ -19,6 +19,10 @@ export class PrometheusPipelineMetrics implements PipelineMetrics {
     registers: [this.registry],
   });
 
+  private readonly gpu = new Counter({ name: 'rcp_gpu_seconds_total', help: 'GPU seconds spent by jobs (their run phase), by RunComfy deployment id', labelNames: ['deployment'], registers: [this.registry] });
+  private readonly gpuJobs = new Counter({ name: 'rcp_gpu_jobs_total', help: 'Jobs that reached a GPU, by RunComfy deployment id', labelNames: ['deployment'], registers: [this.registry] });
+  private readonly callbacks = new Counter({ name: 'rcp_callback_deliveries_total', help: 'Callback delivery attempts, by HTTP status class', labelNames: ['status'], registers: [this.registry] });
+
   constructor({ defaultMetrics = true }: { defaultMetrics?: boolean } = {}) {
     if (defaultMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'rcp_worker_' });
   }
@@ -43,6 +47,13 @@ export class PrometheusPipelineMetrics implements PipelineMetrics {
   }
   stepSucceeded(kind: string, durationSeconds: number): void {
     this.stepDuration.observe({ kind }, durationSeconds);
+  }
+  gpuSeconds(deploymentId: string, seconds: number): void {
+    this.gpu.inc({ deployment: deploymentId }, seconds);
+    this.gpuJobs.inc({ deployment: deploymentId });
+  }
+  callbackAttempt(httpStatus: number): void {
+    this.callbacks.inc({ status: `${Math.floor(httpStatus / 100)}xx` });
   }
 }
 

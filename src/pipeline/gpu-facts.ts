@@ -6,7 +6,32 @@
  * Times come from the status transitions the workflow observed (submit accepted → first seen
  * running → terminal or cancelled), so they are accurate to one poll interval.
  */
-import type { JobAttempt, PipelineProgress, StepProgress } from '../shared/pipeline-contract.js';
+
+/** The parts of a job attempt's progress the facts are computed from (see the pipeline contract's JobAttempt). */
+interface JobAttempt {
+  attempt: number;
+  requestId?: string;
+  submittedAt?: string;
+  runStartedAt?: string;
+  finishedAt?: string;
+  status: string;
+}
+
+/** The parts of a step's progress the facts are computed from (see the pipeline contract's StepProgress). */
+interface StepProgress {
+  id: string;
+  kind: string;
+  deploymentKey: string;
+  deploymentId?: string;
+  hardware?: string[];
+  state: string;
+  finishedAt?: string;
+  attempts: JobAttempt[];
+}
+
+interface PipelineProgress {
+  steps: StepProgress[];
+}
 
 /** One RunComfy job of a step. */
 export interface AttemptGpuFacts {

@@ -129,6 +129,9 @@ test('a cancelled pipeline names the steps that spent GPU time, in its result an
     assert.equal(t2i.attempts[0]?.outcome, 'cancelled');
     assert.ok(t2i.runSeconds > 0.3 && t2i.runSeconds < 3, `run seconds ${t2i.runSeconds}`);
     assert.deepEqual(t2i.hardware, ['AMPERE_48']);
+    const metric = await stack.worker!.metrics.registry.getSingleMetricAsString('rcp_gpu_seconds_total');
+    const counted = Number(new RegExp(`rcp_gpu_seconds_total\\{deployment="${t2iDeployment}"\\} ([0-9.e-]+)`).exec(metric)?.[1]);
+    assert.ok(counted >= t2i.runSeconds - 0.5, `Prometheus counts the cancelled job's GPU time on its deployment (${counted} s)`);
     await outboxRecords(spec.pipelineId);
     const events = receiver.deliveredFor(spec.pipelineId);
     assert.equal(events.at(-1)?.type, 'pipeline.cancelled');
