@@ -134,7 +134,7 @@ export async function createPipelineWorker(options: PipelineWorkerOptions): Prom
     s3.destroy();
     throw error;
   }
-  const metricsServer = options.serveMetrics ? await serveMetrics(metrics.registry, config.metricsPort) : undefined;
+  const metricsServer = options.serveMetrics ? await serveMetrics(metrics.registry, config.metricsPort, '0.0.0.0', () => worker.getState() === 'RUNNING') : undefined;
 
   return {
     worker,

@@ -57,9 +57,22 @@ export class PrometheusPipelineMetrics implements PipelineMetrics {
   }
 }
 
-/** Serves `/metrics` on the given port (0 = a free one); resolves with the server once listening. */
-export async function serveMetrics(registry: Registry, port: number, host = '0.0.0.0'): Promise<Server> {
+/**
+ * Serves `/metrics` on the given port (0 = a free one); resolves with the server once listening.
+ * With `ready`, also `/healthz` (200 while the process serves) and `/readyz` (200 while `ready()`
+ * holds, e.g. the worker is polling; 503 while it starts or drains), for orchestrators' probes.
+ */
+export async function serveMetrics(registry: Registry, port: number, host = '0.0.0.0', ready?: () => boolean): Promise<Server> {
   const server = createServer((req, res) => {
+    if (ready && req.url === '/healthz') {
+      res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
+      return;
+    }
+    if (ready && req.url === '/readyz') {
+      const isReady = ready();
+      res.writeHead(isReady ? 200 : 503, { 'content-type': 'text/plain' }).end(isReady ? 'ready\n' : 'not ready\n');
+      return;
+    }
     if (req.url !== '/metrics') {
       res.writeHead(404).end();
       return;
