@@ -3,7 +3,10 @@
  * the emulator, and a callback receiver on 127.0.0.1.
  */
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { test } from 'node:test';
 import type { CallbackDeliveryRecord, PipelineEventData, StepEventData } from '../../src/callbacks/events.js';
 import { callbackOutboxWorkflowId } from '../../src/callbacks/events.js';
@@ -12,6 +15,8 @@ import type { PipelineSpec } from '../../src/pipeline/spec.js';
 import { eventually, startPipelineStack } from '../support/pipeline-stack.js';
 import { startCallbackReceiver } from './receiver.js';
 
+const run = promisify(execFile);
+const rcp = fileURLToPath(new URL('../../bin/rcp.js', import.meta.url));
 const SECRET = 'whsec_' + Buffer.from('a test secret of enough length').toString('base64');
 const receiver = await startCallbackReceiver(SECRET);
 const stack = await startPipelineStack({
@@ -163,4 +168,20 @@ test('an unlisted callback host, a template outside the prefixes, a non-UUID job
   await pipelines.start(spec);
   await assert.rejects(pipelines.result(spec.pipelineId), /callback\.url host is not in the allowed callback hosts/);
   assert.equal((await stack.emulator.admin.counters(t2iDeployment)).total.submits, before, 'no job was submitted');
+});
+
+test('rcp list --user finds the pipelines of one backend user, with their correlation ids', async () => {
+  const userId = randomUUID();
+  const mine = [specFor('/ok'), specFor('/ok')].map((spec) => ({ ...spec, correlation: { userId, characterId: randomUUID() }, steps: [spec.steps[0]!] }));
+  await Promise.all([...mine, specFor('/ok')].map((spec) => pipelines.start(spec)));
+  const env = { PATH: process.env.PATH ?? '', AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', TEMPORAL_ADDRESS: stack.temporal.address, TEMPORAL_NAMESPACE: stack.temporal.namespace, TEMPORAL_TASK_QUEUE: stack.taskQueue };
+  const listed = await eventually(async () => {
+    const { stdout } = await run(process.execPath, [rcp, 'list', '--user', userId, '--json'], { env });
+    const found = (JSON.parse(stdout) as { pipelines: { pipelineId: string; correlation?: { userId: string } }[] }).pipelines;
+    return found.length === 2 ? found : undefined;
+  }, { what: "the user's two pipelines", intervalMs: 200 });
+  assert.deepEqual(listed.map((p) => p.pipelineId).sort(), mine.map((s) => s.pipelineId).sort());
+  assert.ok(listed.every((p) => p.correlation?.userId === userId));
+  await assert.rejects(run(process.execPath, [rcp, 'list', '--user', 'user-7', '--json'], { env }), (error: { code?: number; stdout?: string }) => error.code === 2 && /expected a UUID/.test(error.stdout ?? ''));
+  await Promise.all(mine.map((spec) => pipelines.result(spec.pipelineId)));
 });

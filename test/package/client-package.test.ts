@@ -85,7 +85,7 @@ test('the packed client works from a CommonJS backend on Node 20 and from ES mod
   }).catch((error: { stdout?: string; stderr?: string }) => {
     throw new Error(`the fixture failed:\n${error.stdout ?? ''}\n${error.stderr ?? String(error)}`);
   });
-  if (process.env.RCP_SHOW_FIXTURE_OUTPUT) console.log(stdout, stderr);
+  if (process.env.RCP_SHOW_FIXTURE_OUTPUT) console.log(`${compiled.stdout}${stdout}${stderr}`);
   const events = stdout.trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown> & { event: string });
   const one = (name: string) => {
     const found = events.find((e) => e.event === name);
@@ -107,6 +107,10 @@ test('the packed client works from a CommonJS backend on Node 20 and from ES mod
   assert.equal(one('cancelled').ok, true);
   assert.equal(one('cancelled').reason, 'user left the page');
   assert.deepEqual(one('cancelled').steps, ['cancelled']);
+  const gpu = one('cancelled').gpu as { totals: { stepsWithGpu: string[] }; steps: { runSeconds: number }[] };
+  assert.deepEqual(gpu.totals.stepsWithGpu, ['t2i'], 'the cancelled job spent GPU time');
+  assert.ok((gpu.steps[0]?.runSeconds ?? 0) > 0);
+  assert.deepEqual(one('callback'), { event: 'callback', verified: 'evt-1', forged: 'bad-signature' });
   assert.deepEqual(one('list').pipelineIds, [ids.JOB_A, ids.JOB_B].sort());
   assert.deepEqual(one('modules').forbidden, []);
 });
