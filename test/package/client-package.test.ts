@@ -17,7 +17,7 @@ import { promisify } from 'node:util';
 import { buildClientPackage, packClientPackage } from '../../scripts/build-client-package.js';
 import { startPipelineStack } from '../support/pipeline-stack.js';
 import { fixtureLockfile } from './fixture-lockfile.js';
-import { findNode20 } from './node20.js';
+import { findModernNodes, findNode20 } from './node20.js';
 
 const run = promisify(execFile);
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -66,10 +66,15 @@ test('the packed client works from a CommonJS backend on Node 20 and from ES mod
   });
   assert.equal(compiled.stdout.trim(), '');
 
-  await t.test('ES module consumers: import on this Node, NodeNext types', async () => {
-    const probe = `import { PipelineClient, verifyCallback } from '@ryla/generation-pipelines'; console.log(typeof PipelineClient, typeof verifyCallback);`;
-    const { stdout } = await run(process.execPath, ['--input-type=module', '-e', probe], { cwd: fixture });
-    assert.equal(stdout.trim(), 'function function');
+  await t.test('ES module consumers: import on Node 22+ (and this Node), NodeNext types', async (sub) => {
+    const probe = `import { PipelineClient, verifyCallback } from '@ryla/generation-pipelines'; import { createRequire } from 'node:module'; const loaded = Object.keys(createRequire(import.meta.url).cache).filter((p) => /@aws-sdk|@temporalio[\\/]worker/.test(p)); console.log(process.version, typeof PipelineClient, typeof verifyCallback, loaded.length);`;
+    const modern = findModernNodes();
+    if (modern.length === 0) sub.diagnostic('no Node 22+ binary on this machine: ES modules checked on this Node only');
+    for (const node of [...modern.map((m) => m.path), process.execPath]) {
+      const { stdout } = await run(node, ['--input-type=module', '-e', probe], { cwd: fixture });
+      sub.diagnostic(`ESM import: ${stdout.trim()}`);
+      assert.match(stdout.trim(), /^v\d+\.\d+\.\d+ function function 0$/);
+    }
     writeFileSync(join(fixture, 'esm-check.mts'), `import { PipelineClient, type PipelineStatusView } from '@ryla/generation-pipelines';\nexport const kind: string = typeof PipelineClient;\nexport type View = PipelineStatusView;\n`);
     await run(process.execPath, [tsc, '--noEmit', '--strict', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--skipLibCheck', '--types', 'node', join(fixture, 'esm-check.mts')], { cwd: fixture });
   });
