@@ -40,7 +40,7 @@ import {
   type DeploymentRegistry,
 } from '../src/pipeline/index.js';
 import { loadRegistryFileSync } from '../src/pipeline/registry-file.js';
-import { DEFAULT_TASK_QUEUE, pipelineWorkflowId } from '../src/shared/pipeline-contract.js';
+import { DEFAULT_TASK_QUEUE, pipelineWorkflowId } from '../src/contract/pipeline-contract.js';
 import { formatBytes } from '../src/client/format.js';
 
 // ------------------------------------------------------------------------------------------------

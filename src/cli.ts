@@ -27,7 +27,7 @@ import { defaultPipelineSpec } from './pipeline/default-pipeline.js';
 import { loadRegistryFileSync } from './pipeline/registry-file.js';
 import { DeploymentRegistryError, type DeploymentEntry, type DeploymentRegistry } from './pipeline/registry.js';
 import { RunComfyClient, RunComfyNotFoundError, isRunComfyError } from './runcomfy/index.js';
-import type { PersistedOutput, PipelineProgress, StepProgress } from './shared/pipeline-contract.js';
+import type { PersistedOutput, PipelineProgress, StepProgress } from './contract/pipeline-contract.js';
 import { formatBytes } from './client/format.js';
 
 /** Exit codes a script can rely on. Documented in HELP and docs/cli.md; never renumbered. */

@@ -4,8 +4,8 @@
  * the value (some are secrets).
  */
 import { z } from 'zod';
-import type { PipelineTimings } from './shared/activity-contract.js';
-import { DEFAULT_TASK_QUEUE } from './shared/pipeline-contract.js';
+import type { PipelineTimings } from './contract/activity-contract.js';
+import { DEFAULT_TASK_QUEUE } from './contract/pipeline-contract.js';
 
 const MIB = 1024 * 1024;
 

@@ -14,7 +14,7 @@ import { PrometheusPipelineMetrics, serveMetrics } from './observability/metrics
 import { loadRegistryFileSync } from './pipeline/registry-file.js';
 import type { DeploymentRegistry } from './pipeline/registry.js';
 import { RunComfyClient } from './runcomfy/client.js';
-import { PIPELINE_SEARCH_ATTRIBUTES } from './shared/search-attributes.js';
+import { PIPELINE_SEARCH_ATTRIBUTES } from './contract/search-attributes.js';
 import { ObjectStore } from './storage/object-store.js';
 import { createObjectStoreClient } from './storage/s3-client.js';
 

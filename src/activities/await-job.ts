@@ -1,8 +1,8 @@
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { isRunComfyError } from '../runcomfy/errors.js';
-import type { AwaitJobHeartbeat, AwaitJobInput, AwaitJobResult } from '../shared/activity-contract.js';
-import { STEP_FAILURE_TYPES } from '../shared/pipeline-contract.js';
+import type { AwaitJobHeartbeat, AwaitJobInput, AwaitJobResult } from '../contract/activity-contract.js';
+import { STEP_FAILURE_TYPES } from '../contract/pipeline-contract.js';
 import type { ActivityDeps } from './deps.js';
 import { readJobResult } from './fetch-job-result.js';
 import { cancellationOf, runComfyFailure } from './failures.js';

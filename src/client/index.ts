@@ -35,6 +35,6 @@ export type {
 export { canonicalJson, specSha256 } from './spec-digest.js';
 export { INPUT_KEY_PREFIX } from './input-key.js';
 /** Re-exported so callers need no deep imports for the common types. */
-export type { PipelineProgress, PipelineResult, PipelineStatus, PersistedOutput, StepProgress } from '../shared/pipeline-contract.js';
+export type { PipelineProgress, PipelineResult, PipelineStatus, PersistedOutput, StepProgress } from '../contract/pipeline-contract.js';
 export type { PipelineSpec } from '../pipeline/spec.js';
 export type { ObjectStoreConfig } from '../storage/s3-client.js';

@@ -38,8 +38,8 @@ import {
   type PipelineResult,
   type PipelineStatus,
   type PipelineWorkflowInput,
-} from '../shared/pipeline-contract.js';
-import { pipelineStatusSearchAttribute } from '../shared/search-attributes.js';
+} from '../contract/pipeline-contract.js';
+import { pipelineStatusSearchAttribute } from '../contract/search-attributes.js';
 import { ObjectStore } from '../storage/object-store.js';
 import { createObjectStoreClient, type ObjectStoreConfig } from '../storage/s3-client.js';
 import {

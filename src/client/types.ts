@@ -2,7 +2,7 @@
  * Public types of the pipeline client: the status view, list entries, start and upload results.
  */
 import type { WorkflowExecutionStatusName } from '@temporalio/client';
-import type { PipelineProgress, PipelineStatus } from '../shared/pipeline-contract.js';
+import type { PipelineProgress, PipelineStatus } from '../contract/pipeline-contract.js';
 import type { PipelineFailureInfo } from './errors.js';
 
 /** Temporal's status of the pipeline's workflow run: RUNNING, COMPLETED, FAILED, CANCELLED, TERMINATED, TIMED_OUT… */

@@ -13,7 +13,7 @@ import { startEmulator, type EmulatorOptions, type RunningEmulator } from '../em
 import { encodePngRgb } from '../emulator/media/png.js';
 import type { DeploymentRegistry } from '../pipeline/registry.js';
 import { createPipelineWorker } from '../pipeline-worker.js';
-import { PIPELINE_SEARCH_ATTRIBUTES } from '../shared/search-attributes.js';
+import { PIPELINE_SEARCH_ATTRIBUTES } from '../contract/search-attributes.js';
 import { startS3Server, type S3Server } from './ceph-s3-server.js';
 import { startTemporalDevServer, type TemporalDevServer } from './temporal-dev-server.js';
 import { MissingToolError, resolveCephBinaries, resolveTemporalCli } from './tool-paths.js';

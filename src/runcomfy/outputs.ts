@@ -13,7 +13,7 @@
  * - Items with `type: "temp"` (PreviewImage, VHS with save_output=false) are skipped unless
  *   `includeTemp` is set. Channels whose items have no `url` (text nodes) are ignored.
  */
-import { CONTENT_TYPES_BY_EXTENSION } from '../shared/media-types.js';
+import { CONTENT_TYPES_BY_EXTENSION } from '../contract/media-types.js';
 
 /** How a file is consumed downstream; see the module comment for the policy. */
 export const OUTPUT_KIND = { image: 'image', video: 'video', audio: 'audio', other: 'other' } as const;

@@ -16,7 +16,7 @@ import type { PipelineActivities } from '../activities/index.js';
 import { readySteps, blockedSteps } from '../pipeline/plan.js';
 import { validatePipelineSpec, type PipelineSpec, type PipelineStep } from '../pipeline/spec.js';
 import { defaultStepOutputSelector, pickStepOutput } from '../pipeline/step-kinds.js';
-import type { PreparedPipeline, StepInputRef } from '../shared/activity-contract.js';
+import type { PreparedPipeline, StepInputRef } from '../contract/activity-contract.js';
 import {
   cancelPipelineSignal,
   invalidSpecFailure,
@@ -28,8 +28,8 @@ import {
   type PipelineStatus,
   type PipelineWorkflowInput,
   type StepError,
-} from '../shared/pipeline-contract.js';
-import { pipelineStatusSearchAttribute as pipelineStatusKey } from '../shared/search-attributes.js';
+} from '../contract/pipeline-contract.js';
+import { pipelineStatusSearchAttribute as pipelineStatusKey } from '../contract/search-attributes.js';
 import { ProgressBook } from './pipeline-progress.js';
 
 
