@@ -12,7 +12,7 @@ import { parseWorkerConfig, type WorkerConfig } from '../config.js';
 import { startEmulator, type EmulatorOptions, type RunningEmulator } from '../emulator/index.js';
 import { encodePngRgb } from '../emulator/media/png.js';
 import type { DeploymentRegistry } from '../pipeline/registry.js';
-import { createPipelineWorker } from '../pipeline-worker.js';
+import { createPipelineWorker } from '../worker/pipeline-worker.js';
 import { PIPELINE_SEARCH_ATTRIBUTES } from '../contract/search-attributes.js';
 import { startS3Server, type S3Server } from './ceph-s3-server.js';
 import { startTemporalDevServer, type TemporalDevServer } from './temporal-dev-server.js';

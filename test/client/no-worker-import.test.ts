@@ -27,7 +27,7 @@ async function modulesLoadedBy(modulePath: string): Promise<{ loaded: number; fo
 }
 
 test('the client library never loads @temporalio/worker or the core bridge', async () => {
-  const [client, control] = await Promise.all([modulesLoadedBy('src/client/index.ts'), modulesLoadedBy('src/pipeline-worker.ts')]);
+  const [client, control] = await Promise.all([modulesLoadedBy('src/client/index.ts'), modulesLoadedBy('src/worker/pipeline-worker.ts')]);
   assert.ok(client.loaded > 50, 'the probe sees the client’s CommonJS dependencies');
   assert.deepEqual(client.forbidden, []);
   // The same probe on the worker module must see the worker SDK, or it proves nothing.

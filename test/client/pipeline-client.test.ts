@@ -15,7 +15,7 @@ import {
 } from '../../src/client/index.js';
 import { encodePngRgb } from '../../src/emulator/media/png.js';
 import type { PipelineSpec } from '../../src/pipeline/spec.js';
-import { createPipelineWorker } from '../../src/pipeline-worker.js';
+import { createPipelineWorker } from '../../src/worker/pipeline-worker.js';
 import { STEP_FAILURE_TYPES } from '../../src/contract/pipeline-contract.js';
 import { pipelineStatusSearchAttribute } from '../../src/contract/search-attributes.js';
 import { storeFaceImage } from '../support/face-image.js';
