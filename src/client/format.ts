@@ -1,4 +1,6 @@
-/** Human-readable sizes for terminal output (CLI, demo): binary units, three significant digits. */
+/** Human-readable sizes and durations for terminal output (CLI, demo): the project's only formatters of either. */
+
+/** Binary units, three significant digits. */
 export function formatBytes(bytes: number): string {
   if (bytes < 1024) return `${bytes} B`;
   const units = ['KiB', 'MiB', 'GiB', 'TiB'];
@@ -9,4 +11,15 @@ export function formatBytes(bytes: number): string {
     unit++;
   }
   return `${value >= 100 ? value.toFixed(0) : value.toFixed(1)} ${units[unit]}`;
+}
+
+/** Elapsed time for terminal output (CLI, demo): tenths of a second under a minute, then 1m05s, 2h03m. */
+export function formatDuration(ms: number): string {
+  if (!Number.isFinite(ms) || ms < 0) return '-';
+  if (ms < 60_000) return `${(ms / 1000).toFixed(1)}s`;
+  const seconds = Math.floor(ms / 1000);
+  const h = Math.floor(seconds / 3600);
+  const m = Math.floor((seconds % 3600) / 60);
+  const s = seconds % 60;
+  return h > 0 ? `${h}h${String(m).padStart(2, '0')}m` : `${m}m${String(s).padStart(2, '0')}s`;
 }
