@@ -8,7 +8,8 @@ export {
   DEFAULT_QUERY_TIMEOUT_MS,
   DEFAULT_WATCH_INTERVAL_MS,
 } from './pipeline-client.js';
-export type { PipelineClientCommonOptions, PipelineClientConnectOptions, PipelineClientOptions, UploadInputOptions, WatchOptions } from './pipeline-client.js';
+export type { PipelineClientCommonOptions, PipelineClientConnectOptions, PipelineClientOptions, WatchOptions } from './pipeline-client.js';
+export type { UploadInputOptions } from '../storage/inputs.js';
 export {
   InvalidPipelineSpecError,
   isPipelineClientError,
@@ -33,7 +34,7 @@ export type {
   UploadedInput,
 } from './types.js';
 export { canonicalJson, specSha256 } from './spec-digest.js';
-export { INPUT_KEY_PREFIX } from './input-key.js';
+export { INPUT_KEY_PREFIX } from '../storage/input-key.js';
 /** Re-exported so callers need no deep imports for the common types. */
 export type { PipelineProgress, PipelineResult, PipelineStatus, PersistedOutput, StepProgress } from '../contract/pipeline-contract.js';
 export type { PipelineSpec } from '../pipeline/spec.js';

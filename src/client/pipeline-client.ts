@@ -1,9 +1,10 @@
 /**
- * The backend's facade over the pipeline service: start, watch, cancel and collect pipelines, and
- * upload inputs to R2. It talks to Temporal through `@temporalio/client` only and never loads
- * `@temporalio/worker` (or its native bridge), so any backend process can use it.
+ * The backend's facade over the pipeline service: start, watch, cancel and collect pipelines. It
+ * talks to Temporal through `@temporalio/client` only and never loads `@temporalio/worker` (or its
+ * native bridge), so any backend process can use it. Inputs and links to outputs belong to the
+ * storage facade (`src/storage/inputs.ts`); the two methods here that need it load it on first use,
+ * so a backend that never uploads never loads the AWS SDK.
  */
-import type { S3Client } from '@aws-sdk/client-s3';
 import {
   ApplicationFailure,
   CancelledFailure,
@@ -19,11 +20,7 @@ import {
 } from '@temporalio/client';
 import type { LoadedDataConverter } from '@temporalio/common';
 import { decodeArrayFromPayloads } from '@temporalio/common/lib/internal-non-workflow/codec-helpers.js';
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { basename } from 'node:path';
 import { inspect } from 'node:util';
-import { Readable } from 'node:stream';
 import type { PipelineSpecIssue } from '../pipeline/errors.js';
 import type { DeploymentRegistry } from '../pipeline/registry.js';
 import { validatePipelineSpec, type PipelineSpec } from '../pipeline/spec.js';
@@ -40,8 +37,9 @@ import {
   type PipelineWorkflowInput,
 } from '../contract/pipeline-contract.js';
 import { pipelineStatusSearchAttribute } from '../contract/search-attributes.js';
-import { ObjectStore } from '../storage/object-store.js';
-import { createObjectStoreClient, type ObjectStoreConfig } from '../storage/s3-client.js';
+import type { PipelineStorage, UploadedInput, UploadInputOptions } from '../storage/inputs.js';
+import type { ObjectStore } from '../storage/object-store.js';
+import type { ObjectStoreConfig } from '../storage/s3-client.js';
 import {
   InvalidPipelineSpecError,
   PipelineAlreadyStartedError,
@@ -53,7 +51,6 @@ import {
   type StepOutput,
 } from './errors.js';
 import { persistedOutputsOf, progressFromHistory, readPipelineHistory, type PipelineHistoryFacts } from './history.js';
-import { inputKey, sniffMedia } from './input-key.js';
 import { specSha256 } from './spec-digest.js';
 import type {
   LiveStepStatus,
@@ -63,7 +60,6 @@ import type {
   PipelineStatusView,
   PipelineSummary,
   StartedPipeline,
-  UploadedInput,
 } from './types.js';
 
 type PipelineWorkflow = (input: PipelineWorkflowInput) => Promise<PipelineResult>;
@@ -113,17 +109,9 @@ export interface WatchOptions {
   signal?: AbortSignal;
 }
 
-/** Options of {@link PipelineClient.uploadInput}. */
-export interface UploadInputOptions {
-  /** Key in the bucket (default `inputs/<sha256>/<file name>`: the same file always gets the same key). */
-  key?: string;
-  /** Default: from the key's extension, else from the bytes' magic number. */
-  contentType?: string;
-}
-
 interface OwnedResources {
   connection?: Connection;
-  s3?: S3Client;
+  storage?: PipelineStorage;
 }
 
 /** `PendingActivityState` values of Temporal's API (1 scheduled, 2 started, 3 cancel requested). */
@@ -263,22 +251,23 @@ export class PipelineClient {
       ...(tls ? { tls: true } : {}),
       ...(options.apiKey !== undefined ? { apiKey: options.apiKey } : {}),
     });
-    const s3 = options.store ? createObjectStoreClient(options.store) : undefined;
+    let storage: PipelineStorage | undefined;
     try {
+      // Only a client given a bucket loads the storage facade (and with it the AWS SDK).
+      if (options.store) storage = (await import('../storage/inputs.js')).PipelineStorage.connect(options.store, options.presignTtlSeconds ?? DEFAULT_CLIENT_PRESIGN_TTL_SECONDS);
       const client = new Client({ connection, namespace: options.namespace ?? 'default' });
-      const store = s3 && options.store ? new ObjectStore({ client: s3, bucket: options.store.bucket, presignTtlSeconds: options.presignTtlSeconds ?? DEFAULT_CLIENT_PRESIGN_TTL_SECONDS }) : undefined;
       const pipelineClient = new PipelineClient({
         client,
-        ...(store ? { store } : {}),
+        ...(storage ? { store: storage.store } : {}),
         ...(options.taskQueue !== undefined ? { taskQueue: options.taskQueue } : {}),
         ...(options.presignTtlSeconds !== undefined ? { presignTtlSeconds: options.presignTtlSeconds } : {}),
         ...(options.registry !== undefined ? { registry: options.registry } : {}),
         ...(options.queryTimeoutMs !== undefined ? { queryTimeoutMs: options.queryTimeoutMs } : {}),
       });
-      pipelineClient.#owned = { connection, ...(s3 ? { s3 } : {}) };
+      pipelineClient.#owned = { connection, ...(storage ? { storage } : {}) };
       return pipelineClient;
     } catch (error) {
-      s3?.destroy();
+      storage?.close();
       await connection.close();
       throw error;
     }
@@ -506,46 +495,23 @@ export class PipelineClient {
 
   /**
    * Stores an input file (a face image, a reference video…) in the bucket and returns its key and a
-   * presigned GET URL to put in a spec: specs carry URLs, never bytes. Needs a `store`.
+   * presigned GET URL to put in a spec: specs carry URLs, never bytes. Needs a `store`. The same as
+   * {@link PipelineStorage.uploadInput} (`src/storage/inputs.ts`), which a backend may use on its own.
    */
   async uploadInput(input: { path: string } | { bytes: Uint8Array }, options: UploadInputOptions = {}): Promise<UploadedInput> {
-    const store = this.#requireStore('uploadInput');
-    if ('path' in input) {
-      const key = options.key ?? inputKey(basename(input.path), await sha256OfFile(input.path));
-      // An identical object already at the key is kept as is (putObjectFromFile compares hashes).
-      const stored = await store.putObjectFromFile({ key, path: input.path, ...(options.contentType !== undefined ? { contentType: options.contentType } : {}) });
-      const url = await store.presignGet(key, { expiresInSeconds: this.#presignTtlSeconds });
-      return { key, url, bytes: stored.bytes, sha256: stored.sha256, contentType: stored.contentType };
-    }
-    const bytes = Buffer.from(input.bytes.buffer, input.bytes.byteOffset, input.bytes.byteLength);
-    const sha256 = createHash('sha256').update(bytes).digest('hex');
-    const sniffed = sniffMedia(bytes);
-    const key = options.key ?? inputKey(`input${sniffed?.extension ?? ''}`, sha256);
-    const contentType = options.contentType ?? sniffed?.contentType;
-    const existing = await store.head(key);
-    if (existing?.sha256 === sha256 && existing.bytes === bytes.byteLength) {
-      return { key, url: await store.presignGet(key, { expiresInSeconds: this.#presignTtlSeconds }), bytes: existing.bytes, sha256, contentType: existing.contentType };
-    }
-    const stored = await store.putObjectFromStream({
-      key,
-      body: Readable.from([bytes]),
-      expectedBytes: bytes.byteLength,
-      ...(contentType !== undefined ? { contentType } : {}),
-    });
-    const url = await store.presignGet(key, { expiresInSeconds: this.#presignTtlSeconds });
-    return { key, url, bytes: stored.bytes, sha256: stored.sha256, contentType: stored.contentType };
+    return (await this.#storage('uploadInput')).uploadInput(input, options);
   }
 
   /** A presigned GET URL for an output's R2 key (valid `presignTtlSeconds`). Needs a `store`. */
   async presignOutput(key: string): Promise<string> {
-    return this.#requireStore('presignOutput').presignGet(key, { expiresInSeconds: this.#presignTtlSeconds });
+    return (await this.#storage('presignOutput')).presignOutput(key);
   }
 
   /** Closes what {@link connect} opened (the Temporal connection, the S3 client). Idempotent. */
   async close(): Promise<void> {
-    const { connection, s3 } = this.#owned;
+    const { connection, storage } = this.#owned;
     this.#owned = {};
-    s3?.destroy();
+    storage?.close();
     await connection?.close();
   }
 
@@ -559,9 +525,10 @@ export class PipelineClient {
     return `PipelineClient ${inspect(this.toJSON())}`;
   }
 
-  #requireStore(operation: string): ObjectStore {
+  async #storage(operation: string): Promise<PipelineStorage> {
     if (!this.#store) throw new PipelineClientNotConfiguredError(`${operation} needs an object store: pass \`store\` to PipelineClient (CLI: set R2_ENDPOINT, R2_BUCKET, R2_ACCESS_KEY_ID, R2_SECRET_ACCESS_KEY)`);
-    return this.#store;
+    const { PipelineStorage } = await import('../storage/inputs.js');
+    return new PipelineStorage(this.#store, this.#presignTtlSeconds);
   }
 
   get #converter(): LoadedDataConverter {
@@ -626,12 +593,6 @@ export class PipelineClient {
     }
     return live;
   }
-}
-
-async function sha256OfFile(path: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
-  return hash.digest('hex');
 }
 
 function summaryStatus(runStatus: PipelineRunStatus, attribute: string | undefined): PipelineStatus {

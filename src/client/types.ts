@@ -94,12 +94,5 @@ export interface StartedPipeline {
   alreadyStarted: boolean;
 }
 
-/** Result of {@link PipelineClient.uploadInput}. */
-export interface UploadedInput {
-  key: string;
-  /** Presigned GET URL of the object, to put in a spec. */
-  url: string;
-  bytes: number;
-  sha256: string;
-  contentType: string;
-}
+/** Result of {@link PipelineClient.uploadInput}; defined beside the storage facade. */
+export type { UploadedInput } from '../storage/inputs.js';
