@@ -15,7 +15,7 @@ import { extname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { InvalidPipelineSpecError, PipelineAlreadyStartedError, PipelineClient, type LiveStepStatus, type PipelineStatusView, type StepProgress } from '../src/client/index.js';
-import { ConfigError } from '../src/config.js';
+import { ConfigError, envBoolean, optionalR2Env, parseEnv, requireWholeStore, temporalEnv } from '../src/config.js';
 import {
   ensureLocalTools,
   inProcessWorkerConfig,
@@ -175,39 +175,25 @@ function parseFlags(argv: string[]): DemoFlags {
 // ------------------------------------------------------------------------------------------------
 
 const optionalText = z.string().min(1).optional();
-const httpUrl = z.url({ protocol: /^https?$/, error: 'expected an http(s) URL' });
-// The spellings the worker's configuration accepts.
-const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no'], { error: 'expected true or false' }).transform((v) => v === 'true' || v === '1' || v === 'yes');
 
+// TEMPORAL_* and R2_* as the worker and the CLI read them, without defaults: unset means "start it locally".
 const demoEnvSchema = z
   .object({
     RUNCOMFY_TOKEN: optionalText,
-    RUNCOMFY_BASE_URL: httpUrl.optional(),
+    RUNCOMFY_BASE_URL: z.url({ protocol: /^https?$/, error: 'expected an http(s) URL' }).optional(),
     RUNCOMFY_INFERENCE_API_VERSION: z.enum(['v1', 'v2'], { error: 'expected v1 or v2' }).optional(),
-    R2_ENDPOINT: httpUrl.optional(),
-    R2_BUCKET: optionalText,
-    R2_ACCESS_KEY_ID: optionalText,
-    R2_SECRET_ACCESS_KEY: optionalText,
+    ...optionalR2Env,
     R2_REGION: optionalText,
-    R2_FORCE_PATH_STYLE: bool.optional(),
-    TEMPORAL_ADDRESS: optionalText,
-    TEMPORAL_NAMESPACE: optionalText,
-    TEMPORAL_TASK_QUEUE: optionalText,
-    TEMPORAL_API_KEY: optionalText,
-    TEMPORAL_TLS: bool.optional(),
-    /** Base URL of the Web UI of a real Temporal (the dev server's is known). */
-    TEMPORAL_UI_URL: httpUrl.optional(),
+    R2_FORCE_PATH_STYLE: envBoolean.optional(),
+    ...temporalEnv,
+    TEMPORAL_ADDRESS: temporalEnv.TEMPORAL_ADDRESS.optional(),
+    TEMPORAL_NAMESPACE: temporalEnv.TEMPORAL_NAMESPACE.optional(),
+    TEMPORAL_TASK_QUEUE: temporalEnv.TEMPORAL_TASK_QUEUE.optional(),
     DEPLOYMENT_REGISTRY_PATH: optionalText,
     WORKFLOW_BUNDLE_PATH: optionalText,
   })
   .superRefine((env, ctx) => {
-    const r2 = ['R2_ENDPOINT', 'R2_BUCKET', 'R2_ACCESS_KEY_ID', 'R2_SECRET_ACCESS_KEY'] as const;
-    const set = r2.filter((name) => env[name] !== undefined);
-    if (set.length > 0 && set.length < r2.length) {
-      for (const name of r2.filter((n) => env[n] === undefined)) {
-        ctx.addIssue({ code: 'custom', path: [name], message: `is required when ${set.join(', ')} ${set.length === 1 ? 'is' : 'are'} set (R2 needs all four; unset them all for the local S3 server)` });
-      }
-    }
+    const set = requireWholeStore(env, ctx, ' (R2 needs all four; unset them all for the local S3 server)');
     if (env.RUNCOMFY_TOKEN !== undefined && set.length === 0) {
       ctx.addIssue({
         code: 'custom',
@@ -218,14 +204,6 @@ const demoEnvSchema = z
   });
 
 type DemoEnv = z.infer<typeof demoEnvSchema>;
-
-function parseDemoEnv(env: NodeJS.ProcessEnv): DemoEnv {
-  // Empty strings count as unset, as in the worker's configuration.
-  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
-  const parsed = demoEnvSchema.safeParse(cleaned);
-  if (!parsed.success) throw new ConfigError(parsed.error.issues.map((issue) => `${issue.path.join('.') || '(env)'}: ${issue.message}`));
-  return parsed.data;
-}
 
 // ------------------------------------------------------------------------------------------------
 // Output: plain timestamped lines, or per-step lines redrawn in place on a terminal.
@@ -544,7 +522,7 @@ async function main(): Promise<number> {
       process.stdout.write(`${USAGE}\n`);
       return 0;
     }
-    env = parseDemoEnv(process.env);
+    env = parseEnv(demoEnvSchema, process.env);
   } catch (error) {
     process.stderr.write(`demo: ${describeError(error)}\n${error instanceof UsageError ? '\nrun `npm run demo -- --help` for the flags\n' : ''}`);
     return 2;
