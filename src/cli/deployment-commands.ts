@@ -1,6 +1,7 @@
 /** The deployment commands: `deployments list` and `deployments inspect`, straight against RunComfy. */
 import { ConfigError } from '../config.js';
-import { checkBindings, isNodeLink } from '../pipeline/bindings-check.js';
+import { checkBindings } from '../pipeline/bindings-check.js';
+import { graphNodes as readNodes, isNodeLink, readGraph } from '../pipeline/comfy-graph.js';
 import type { DeploymentEntry, DeploymentRegistry } from '../pipeline/registry.js';
 import { RunComfyClient } from '../runcomfy/index.js';
 import { onePositional, UsageError, type Values } from './arguments.js';
@@ -60,46 +61,33 @@ interface NodeInputs {
   boundParams: Record<string, string[]>;
 }
 
+/** The graph's nodes with their overridable inputs and the registry parameters bound to them; none when it cannot be read. */
 function graphNodes(workflowApiJson: unknown, entries: readonly [string, DeploymentEntry][]): NodeInputs[] {
-  let graph = workflowApiJson;
-  if (typeof graph === 'string') {
-    try {
-      graph = JSON.parse(graph) as unknown;
-    } catch {
-      return [];
-    }
-  }
-  if (typeof graph !== 'object' || graph === null || Array.isArray(graph)) return [];
-  const nodes: NodeInputs[] = [];
-  for (const [nodeId, node] of Object.entries(graph as Record<string, unknown>)) {
-    if (typeof node !== 'object' || node === null) continue;
-    const { class_type: classType, _meta: meta, inputs } = node as { class_type?: unknown; _meta?: { title?: unknown }; inputs?: unknown };
+  const read = readGraph(workflowApiJson);
+  if ('reason' in read) return [];
+  return readNodes(read.graph).map((node) => {
     const overridableInputs: Record<string, unknown> = {};
     const linkedInputs: string[] = [];
-    if (typeof inputs === 'object' && inputs !== null) {
-      for (const [key, value] of Object.entries(inputs as Record<string, unknown>)) {
-        if (isNodeLink(value)) linkedInputs.push(key);
-        else overridableInputs[key] = value;
-      }
+    for (const [key, value] of Object.entries(node.inputs)) {
+      if (isNodeLink(value)) linkedInputs.push(key);
+      else overridableInputs[key] = value;
     }
     const boundParams: Record<string, string[]> = {};
     for (const [key, entry] of entries) {
       for (const [param, binding] of Object.entries(entry.bindings)) {
-        if (binding.nodeId !== nodeId) continue;
+        if (binding.nodeId !== node.nodeId) continue;
         (boundParams[binding.inputKey] ??= []).push(entries.length > 1 ? `${key}.${param}` : param);
       }
     }
-    nodes.push({
-      nodeId,
-      ...(typeof classType === 'string' ? { classType } : {}),
-      ...(typeof meta?.title === 'string' ? { title: meta.title } : {}),
+    return {
+      nodeId: node.nodeId,
+      ...(node.classType !== undefined ? { classType: node.classType } : {}),
+      ...(node.title !== undefined ? { title: node.title } : {}),
       overridableInputs,
       linkedInputs,
       boundParams,
-    });
-  }
-  // Node ids are numbers in most graphs ("68:6" in subgraphs): sort them as people count.
-  return nodes.sort((a, b) => a.nodeId.localeCompare(b.nodeId, 'en', { numeric: true }));
+    };
+  });
 }
 
 function preview(value: unknown): string {
