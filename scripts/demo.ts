@@ -13,7 +13,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { PipelineClient, type PipelineStatusView } from '../src/client/index.js';
-import { formatBytes, formatDuration } from '../src/client/format.js';
+import { formatBytes, formatDuration } from '../src/format.js';
 import { FINAL_PIPELINE_STATUSES, ProgressOutput } from '../src/cli/progress.js';
 import { parseEnv } from '../src/config.js';
 import { DEFAULT_TASK_QUEUE, pipelineWorkflowId } from '../src/contract/pipeline-contract.js';

@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { extname } from 'node:path';
 import { InvalidPipelineSpecError, PipelineAlreadyStartedError, type PipelineClient, type PipelineStatusView } from '../../src/client/index.js';
-import { formatBytes } from '../../src/client/format.js';
+import { formatBytes } from '../../src/format.js';
 import type { ProgressOutput } from '../../src/cli/progress.js';
 import { ConfigError } from '../../src/config.js';
 import { sampleFacePng, type LocalStack } from '../../src/devstack/local-stack.js';

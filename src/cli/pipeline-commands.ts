@@ -1,7 +1,7 @@
 /** The pipeline commands: start, status, watch, cancel, result, list. */
 import { existsSync, readFileSync } from 'node:fs';
 import { PIPELINE_LIST_STATUSES, PipelineCancelledError, type PipelineClient, type PipelineListStatus, type PipelineStatusView, type StepOutput } from '../client/index.js';
-import { formatBytes, formatDuration } from '../client/format.js';
+import { formatBytes, formatDuration } from '../format.js';
 import type { StepProgress } from '../contract/pipeline-contract.js';
 import { defaultPipelineSpec } from '../pipeline/default-pipeline.js';
 import { onePositional, optionalInteger, parseSince, requireString, UsageError, type Values } from './arguments.js';

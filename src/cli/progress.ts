@@ -4,7 +4,7 @@
  * sizes, durations and elapsed times come from the same formatters as every other CLI output.
  */
 import type { LiveStepStatus, PipelineStatusView } from '../client/index.js';
-import { formatBytes, formatDuration } from '../client/format.js';
+import { formatBytes, formatDuration } from '../format.js';
 import type { StepProgress } from '../contract/pipeline-contract.js';
 import { elapsedMs } from './render.js';
 

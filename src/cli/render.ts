@@ -1,6 +1,6 @@
 /** Human-readable output of the CLI: status blocks, step lines and output listings (`--json` aside). */
 import type { LiveStepStatus, PipelineStatusView } from '../client/index.js';
-import { formatBytes, formatDuration } from '../client/format.js';
+import { formatBytes, formatDuration } from '../format.js';
 import type { PersistedOutput, StepProgress } from '../contract/pipeline-contract.js';
 import type { ClientConfig } from '../config.js';
 

@@ -1,4 +1,4 @@
-/** Human-readable sizes and durations for terminal output (CLI, demo): the project's only formatters of either. */
+/** Human-readable sizes and durations (CLI, demo, activity error messages): the project's only formatters of either. */
 
 /** Binary units, three significant digits. */
 export function formatBytes(bytes: number): string {
@@ -13,9 +13,11 @@ export function formatBytes(bytes: number): string {
   return `${value >= 100 ? value.toFixed(0) : value.toFixed(1)} ${units[unit]}`;
 }
 
-/** Elapsed time for terminal output (CLI, demo): tenths of a second under a minute, then 1m05s, 2h03m. */
+/** A duration: 404 ms, then tenths of a second under a minute (12.5s), then 1m05s, 2h03m. */
 export function formatDuration(ms: number): string {
   if (!Number.isFinite(ms) || ms < 0) return '-';
+  // Under a second, whole milliseconds: short budgets (tests, tight queues) stay exact in messages.
+  if (ms < 1_000) return `${Math.round(ms)} ms`;
   if (ms < 60_000) return `${(ms / 1000).toFixed(1)}s`;
   const seconds = Math.floor(ms / 1000);
   const h = Math.floor(seconds / 3600);
