@@ -2,13 +2,9 @@
  * The backend's client of the pipeline service. Safe to load in any Node process: it uses
  * `@temporalio/client` only, never `@temporalio/worker`.
  */
-export {
-  PipelineClient,
-  DEFAULT_CLIENT_PRESIGN_TTL_SECONDS,
-  DEFAULT_QUERY_TIMEOUT_MS,
-  DEFAULT_WATCH_INTERVAL_MS,
-} from './pipeline-client.js';
-export type { PipelineClientCommonOptions, PipelineClientConnectOptions, PipelineClientOptions, WatchOptions } from './pipeline-client.js';
+export { PipelineClient } from './pipeline-client.js';
+export { DEFAULT_CLIENT_PRESIGN_TTL_SECONDS, DEFAULT_QUERY_TIMEOUT_MS, DEFAULT_WATCH_INTERVAL_MS } from './types.js';
+export type { PipelineClientCommonOptions, PipelineClientConnectOptions, PipelineClientOptions, WatchOptions } from './types.js';
 export type { UploadInputOptions } from '../storage/inputs.js';
 export {
   InvalidPipelineSpecError,

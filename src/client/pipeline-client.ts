@@ -6,12 +6,9 @@
  * so a backend that never uploads never loads the AWS SDK.
  */
 import {
-  ApplicationFailure,
   CancelledFailure,
   Client,
   Connection,
-  TerminatedFailure,
-  TimeoutFailure,
   WorkflowExecutionAlreadyStartedError,
   WorkflowFailedError,
   WorkflowNotFoundError,
@@ -19,15 +16,12 @@ import {
   type WorkflowHandle,
 } from '@temporalio/client';
 import type { LoadedDataConverter } from '@temporalio/common';
-import { decodeArrayFromPayloads } from '@temporalio/common/lib/internal-non-workflow/codec-helpers.js';
 import { inspect } from 'node:util';
-import type { PipelineSpecIssue } from '../pipeline/errors.js';
 import type { DeploymentRegistry } from '../pipeline/registry.js';
-import { validatePipelineSpec, type PipelineSpec } from '../pipeline/spec.js';
+import { validatePipelineSpec } from '../pipeline/spec.js';
 import {
   cancelPipelineSignal,
   DEFAULT_TASK_QUEUE,
-  PIPELINE_FAILURE_TYPES,
   PIPELINE_WORKFLOW_TYPE,
   pipelineProgressQuery,
   pipelineWorkflowId,
@@ -39,7 +33,6 @@ import {
 import { pipelineStatusSearchAttribute } from '../contract/search-attributes.js';
 import type { PipelineStorage, UploadedInput, UploadInputOptions } from '../storage/inputs.js';
 import type { ObjectStore } from '../storage/object-store.js';
-import type { ObjectStoreConfig } from '../storage/s3-client.js';
 import {
   InvalidPipelineSpecError,
   PipelineAlreadyStartedError,
@@ -48,161 +41,33 @@ import {
   PipelineFailedError,
   PipelineNotFoundError,
   type PipelineFailureInfo,
-  type StepOutput,
 } from './errors.js';
 import { persistedOutputsOf, progressFromHistory, readPipelineHistory, type PipelineHistoryFacts } from './history.js';
 import { specSha256 } from './spec-digest.js';
-import type {
-  LiveStepStatus,
-  PipelineListFilter,
-  PipelineListStatus,
-  PipelineRunStatus,
-  PipelineStatusView,
-  PipelineSummary,
-  StartedPipeline,
+import { changeKey, failureInfoFromCause, isRecord, LIST_STATUS_QUERIES, liveStepStatuses, optionalString, outputsOf, sleep, summaryOf, summaryStatus, withUploadHints } from './views.js';
+import {
+  DEFAULT_CLIENT_PRESIGN_TTL_SECONDS,
+  DEFAULT_QUERY_TIMEOUT_MS,
+  DEFAULT_WATCH_INTERVAL_MS,
+  type PipelineClientConnectOptions,
+  type PipelineClientOptions,
+  type WatchOptions,
+  type LiveStepStatus,
+  type PipelineListFilter,
+  type PipelineStatusView,
+  type PipelineSummary,
+  type StartedPipeline,
 } from './types.js';
 
 type PipelineWorkflow = (input: PipelineWorkflowInput) => Promise<PipelineResult>;
-
-/** Default lifetime of presigned URLs handed out by the client: a day, long enough for a queued pipeline to read its inputs. */
-export const DEFAULT_CLIENT_PRESIGN_TTL_SECONDS = 24 * 3600;
-/** Default time a running pipeline gets to answer the progress query before the client falls back on its history. */
-export const DEFAULT_QUERY_TIMEOUT_MS = 5_000;
-/** Default interval between status reads of {@link PipelineClient.watch}. */
-export const DEFAULT_WATCH_INTERVAL_MS = 1_000;
-
-/** Options shared by {@link PipelineClient.connect} and the constructor. */
-export interface PipelineClientCommonOptions {
-  /** Task queue the pipeline workers poll (default `generation-pipelines`). */
-  taskQueue?: string;
-  /** Lifetime of presigned URLs from {@link PipelineClient.uploadInput} and {@link PipelineClient.presignOutput} (default a day, at most 7 days). */
-  presignTtlSeconds?: number;
-  /** When given, `start` also checks each step against the deployment registry before starting. */
-  registry?: DeploymentRegistry;
-  /** How long a running pipeline may take to answer the progress query (default 5000 ms). */
-  queryTimeoutMs?: number;
-}
-
-/** Options of {@link PipelineClient.connect}. */
-export interface PipelineClientConnectOptions extends PipelineClientCommonOptions {
-  /** Temporal frontend, `host:port`. */
-  address: string;
-  namespace?: string;
-  tls?: boolean;
-  /** Temporal Cloud API key; implies TLS unless `tls` is false. Never logged. */
-  apiKey?: string;
-  /** The R2 (or S3) bucket, for uploads of inputs and presigned links to outputs. */
-  store?: ObjectStoreConfig;
-}
-
-/** Options of the {@link PipelineClient} constructor: bring your own Temporal client (and store). */
-export interface PipelineClientOptions extends PipelineClientCommonOptions {
-  client: Client;
-  store?: ObjectStore;
-}
-
-/** Options of {@link PipelineClient.watch}. */
-export interface WatchOptions {
-  /** Time between status reads (default 1000 ms). */
-  intervalMs?: number;
-  /** Stops watching: the iteration then ends without an error. */
-  signal?: AbortSignal;
-}
 
 interface OwnedResources {
   connection?: Connection;
   storage?: PipelineStorage;
 }
 
-/** `PendingActivityState` values of Temporal's API (1 scheduled, 2 started, 3 cancel requested). */
-const ACTIVITY_STATES: Record<number, LiveStepStatus['activityState']> = { 1: 'scheduled', 2: 'started', 3: 'cancel-requested' };
-
-/** Visibility clauses per listable status. Terminated/timed-out runs never upserted a final status, so Temporal's own status completes the picture. */
-const LIST_STATUS_QUERIES: Record<PipelineListStatus, string> = {
-  running: `ExecutionStatus = 'Running'`,
-  succeeded: `${pipelineStatusSearchAttribute.name} = 'succeeded'`,
-  failed: `(${pipelineStatusSearchAttribute.name} = 'failed' OR ExecutionStatus = 'Failed' OR ExecutionStatus = 'Terminated' OR ExecutionStatus = 'TimedOut')`,
-  cancelled: `(${pipelineStatusSearchAttribute.name} = 'cancelled' OR ExecutionStatus = 'Canceled')`,
-};
-
 /** How many runs' activity → step maps are kept for `getStatus`/`watch`. */
 const ACTIVITY_STEP_CACHE_RUNS = 256;
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-function optionalString(value: unknown): string | undefined {
-  return typeof value === 'string' && value !== '' ? value : undefined;
-}
-
-function timestampIso(time: { seconds?: unknown; nanos?: number | null } | null | undefined): string | undefined {
-  if (!time) return undefined;
-  return new Date(Number(String(time.seconds ?? 0)) * 1000 + Math.floor((time.nanos ?? 0) / 1_000_000)).toISOString();
-}
-
-/** Oversized inline data is the one spec problem with a ready remedy: say what to call. */
-function withUploadHints(issues: readonly PipelineSpecIssue[]): PipelineSpecIssue[] {
-  return issues.map((issue) =>
-    /data URI is \d+ characters|pass media as URLs/.test(issue.message)
-      ? { path: issue.path, message: `${issue.message}; use PipelineClient.uploadInput() (CLI: pass a local file path) and put the returned URL in the spec` }
-      : issue,
-  );
-}
-
-function summaryOf(spec: PipelineSpec): string {
-  const chain = spec.steps.map((step) => step.id).join(' → ');
-  const text = `pipeline ${spec.pipelineId}: ${chain}`;
-  return text.length > 200 ? `${text.slice(0, 197)}...` : text;
-}
-
-/** The failure a closed pipeline ended with, in the client's terms. */
-function failureInfoFromCause(cause: Error | undefined): PipelineFailureInfo {
-  if (cause instanceof ApplicationFailure) {
-    const detail = cause.details?.[0];
-    if (cause.type === PIPELINE_FAILURE_TYPES.stepFailed && isRecord(detail)) {
-      const stepId = optionalString(detail.stepId);
-      const requestId = optionalString(detail.requestId);
-      const remoteError = optionalString(detail.remoteError);
-      return {
-        failureType: optionalString(detail.type) ?? cause.type,
-        message: cause.message,
-        ...(stepId !== undefined ? { stepId } : {}),
-        ...(requestId !== undefined ? { requestId } : {}),
-        ...(remoteError !== undefined ? { remoteError } : {}),
-      };
-    }
-    return { failureType: cause.type ?? 'ApplicationFailure', message: cause.message };
-  }
-  if (cause instanceof TerminatedFailure) return { failureType: 'Terminated', message: `terminated: ${cause.message}` };
-  if (cause instanceof TimeoutFailure) return { failureType: 'TimedOut', message: `timed out: ${cause.message}` };
-  return { failureType: cause?.name ?? 'Unknown', message: cause?.message ?? 'the pipeline failed for an unknown reason' };
-}
-
-function outputsOf(progress: PipelineProgress): StepOutput[] {
-  return progress.steps.flatMap((step) => step.outputs.map((output) => ({ stepId: step.id, ...output })));
-}
-
-function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve();
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      resolve();
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}
-
-/** What changes between two views and matters to a watcher (heartbeat times alone do not count). */
-function changeKey(view: PipelineStatusView): string {
-  const live = view.live ? Object.fromEntries(Object.entries(view.live).map(([stepId, { lastHeartbeatAt: _ignored, ...rest }]) => [stepId, rest])) : undefined;
-  return JSON.stringify({ ...view, live });
-}
 
 /**
  * Client of the pipeline service for a backend or an operator tool. Pipelines are identified by the
@@ -561,49 +426,7 @@ export class PipelineClient {
       this.#activitySteps.set(description.runId, steps);
       if (this.#activitySteps.size > ACTIVITY_STEP_CACHE_RUNS) this.#activitySteps.delete(this.#activitySteps.keys().next().value as string);
     }
-    const live: Record<string, LiveStepStatus> = {};
-    for (const activity of pending) {
-      const stepId = steps.get(activity.activityId ?? '');
-      if (stepId === undefined) continue;
-      let details: unknown;
-      try {
-        details = (await decodeArrayFromPayloads(this.#converter, activity.heartbeatDetails?.payloads ?? []))[0];
-      } catch {
-        details = undefined;
-      }
-      const beat = isRecord(details) ? details : {};
-      const lastHeartbeatAt = timestampIso(activity.lastHeartbeatTime);
-      const status: LiveStepStatus = {
-        activity: activity.activityType?.name ?? 'unknown',
-        activityState: ACTIVITY_STATES[activity.state ?? 0] ?? 'unknown',
-        attempt: activity.attempt ?? 1,
-        ...(typeof beat.requestId === 'string' ? { requestId: beat.requestId } : {}),
-        ...(typeof beat.status === 'string' ? { remoteStatus: beat.status } : {}),
-        ...(typeof beat.queuePosition === 'number' ? { queuePosition: beat.queuePosition } : {}),
-        ...(typeof beat.statusReads === 'number' ? { statusReads: beat.statusReads } : {}),
-        ...(typeof beat.bytesCopied === 'number' ? { bytesCopied: beat.bytesCopied } : {}),
-        ...(typeof beat.filesDone === 'number' ? { filesDone: beat.filesDone } : {}),
-        ...(typeof beat.filesTotal === 'number' ? { filesTotal: beat.filesTotal } : {}),
-        ...(lastHeartbeatAt !== undefined && details !== undefined ? { lastHeartbeatAt } : {}),
-        ...(activity.lastFailure?.message ? { lastFailure: activity.lastFailure.message } : {}),
-      };
-      // Two activities of one step at once (a poll being cancelled while the cancel runs): keep the poll's view.
-      const existing = live[stepId];
-      if (!existing || status.activity === 'awaitJob' || status.activity === 'persistOutputs') live[stepId] = status;
-    }
-    return live;
+    return liveStepStatuses(pending, steps, this.#converter);
   }
 }
 
-function summaryStatus(runStatus: PipelineRunStatus, attribute: string | undefined): PipelineStatus {
-  switch (runStatus) {
-    case 'RUNNING':
-      return 'running';
-    case 'COMPLETED':
-      return attribute === 'cancelled' || attribute === 'failed' ? attribute : 'succeeded';
-    case 'CANCELLED':
-      return 'cancelled';
-    default:
-      return 'failed';
-  }
-}
