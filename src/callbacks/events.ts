@@ -6,8 +6,8 @@
 import { defineQuery, defineSignal } from '@temporalio/workflow';
 import { gpuFactsOf, stepGpuFacts, type PipelineGpuFacts, type StepGpuFacts } from '../pipeline/gpu-facts.js';
 import type { Correlation } from '../pipeline/integration.js';
-import type { PipelineProgress, PipelineStatus, StepProgress } from '../shared/pipeline-contract.js';
-import { PIPELINE_FAILURE_TYPES, STEP_FAILURE_TYPES } from '../shared/pipeline-contract.js';
+import type { PipelineProgress, PipelineStatus, StepProgress } from '../contract/pipeline-contract.js';
+import { PIPELINE_FAILURE_TYPES, STEP_FAILURE_TYPES } from '../contract/pipeline-contract.js';
 
 export const CALLBACK_EVENT_TYPES = [
   'step.started',

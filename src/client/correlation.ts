@@ -6,7 +6,7 @@ import type { SearchAttributePair } from '@temporalio/common';
 import { integrationIssues, isUuid, type Correlation } from '../pipeline/integration.js';
 import type { PipelineSpecIssue } from '../pipeline/errors.js';
 import type { PipelineSpec } from '../pipeline/spec.js';
-import { pipelineCharacterIdSearchAttribute, pipelineLabelsSearchAttribute, pipelineUserIdSearchAttribute } from '../shared/search-attributes.js';
+import { pipelineCharacterIdSearchAttribute, pipelineLabelsSearchAttribute, pipelineUserIdSearchAttribute } from '../contract/search-attributes.js';
 import type { PipelineListFilter } from './types.js';
 
 /** Deployment settings `start` checks a spec against; see the worker's OUTPUT_KEY_PREFIXES and CALLBACK_ALLOWED_HOSTS. */

@@ -1,7 +1,7 @@
 import { ActivityFailure, ApplicationFailure, condition, log, proxyActivities, setHandler } from '@temporalio/workflow';
 import type { PipelineActivities } from '../activities/index.js';
 import { callbackDeliveriesQuery, callbackEventSignal, isTerminalEvent, type CallbackDeliveryRecord, type CallbackEvent } from '../callbacks/events.js';
-import type { CallbackTarget } from '../shared/activity-contract.js';
+import type { CallbackTarget } from '../contract/activity-contract.js';
 
 /** Input of the outbox workflow. */
 export interface CallbackOutboxInput {

@@ -1,9 +1,18 @@
 import { CancellationScope, condition, log, ParentClosePolicy, ChildWorkflowCancellationType, patched, startChild, workflowInfo, type ChildWorkflowHandle } from '@temporalio/workflow';
 import { callbackEventSignal, callbackOutboxWorkflowId, eventProgress, isTerminalEvent, pipelineEvent, stepEvents, type CallbackEvent, type CallbackEventType, type StepMemory } from '../callbacks/events.js';
 import type { PipelineSpec } from '../pipeline/spec.js';
-import type { PreparedPipeline } from '../shared/activity-contract.js';
+import type { PersistOutputsInput, PreparedPipeline } from '../contract/activity-contract.js';
 import { pipelineCallbacks } from './callback-outbox.js';
 import type { ProgressBook } from './pipeline-progress.js';
+
+/** Patch id (wire name): outputs go where the spec's outputKeyTemplate says. */
+const OUTPUT_KEY_TEMPLATE_PATCH = 'output-key-template';
+
+/** The persist activity's key layout for a spec with an outputKeyTemplate (none for older runs). */
+export function outputLayout(spec: PipelineSpec): Pick<PersistOutputsInput, 'keyTemplate'> {
+  if (spec.outputKeyTemplate === undefined || !patched(OUTPUT_KEY_TEMPLATE_PATCH)) return {};
+  return { keyTemplate: { template: spec.outputKeyTemplate, ...(spec.correlation ? { correlation: spec.correlation } : {}), ...(spec.labels ? { labels: spec.labels } : {}) } };
+}
 
 /** Patch id (wire name): pipelines with a callback target send signed callbacks through an outbox workflow. */
 const SIGNED_CALLBACKS_PATCH = 'signed-callbacks';
