@@ -143,6 +143,7 @@ test('a cancelled pipeline names the steps that spent GPU time, in its result an
     assert.ok(counted > 0.3 && counted <= t2i.runSeconds + 0.5, `Prometheus counts the cancelled job's GPU time on its deployment (${counted} s, facts ${t2i.runSeconds} s)`);
     await outboxRecords(spec.pipelineId);
     const events = receiver.deliveredFor(spec.pipelineId);
+    if (process.env.RCP_SHOW_CALLBACKS) for (const r of receiver.received.filter((x) => x.event.pipelineId === spec.pipelineId)) console.log(`${r.answered} ${r.headers['webhook-id']} t=${r.headers['webhook-timestamp']} sig=${String(r.headers['webhook-signature']).slice(0, 16)}… ${r.body}`);
     assert.equal(events.at(-1)?.type, 'pipeline.cancelled');
     assert.deepEqual((events.at(-1)?.data as PipelineEventData).gpu.totals.stepsWithGpu, ['t2i']);
     assert.ok(events.some((e) => e.type === 'step.cancelled' && (e.data as StepEventData).gpu?.gpuSpent === true));
