@@ -8,7 +8,8 @@ set -euo pipefail
 
 TEMPORAL_CLI_VERSION=v1.5.1
 CACHE_DIR="${RCP_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/runcomfy-pipelines}"
-TEMPORAL_BIN="$CACHE_DIR/temporal-cli-$TEMPORAL_CLI_VERSION/temporal"
+# "-r2": builds from before the version was stamped in said 0.0.0-DEV; a new folder keeps them unused.
+TEMPORAL_BIN="$CACHE_DIR/temporal-cli-$TEMPORAL_CLI_VERSION-r2/temporal"
 
 say() { printf 'provision: %s\n' "$*" >&2; }
 fail() { printf 'provision: error: %s\n' "$*" >&2; exit 1; }
@@ -52,7 +53,11 @@ else
     say "building the Temporal CLI $TEMPORAL_CLI_VERSION with Go (once per machine, a few minutes)"
     build_dir=$(mktemp -d "$CACHE_DIR/.build-XXXXXX")
     trap 'rm -rf "$build_dir"' EXIT
-    GOBIN="$build_dir" GOFLAGS=-mod=mod go install "github.com/temporalio/cli/cmd/temporal@$TEMPORAL_CLI_VERSION"
+    # A plain `go install` leaves the CLI's version at its 0.0.0-DEV default; the release build
+    # stamps it the same way, through the temporalcli package's Version variable.
+    GOBIN="$build_dir" GOFLAGS=-mod=mod go install \
+      -ldflags "-X github.com/temporalio/cli/temporalcli.Version=${TEMPORAL_CLI_VERSION#v}" \
+      "github.com/temporalio/cli/cmd/temporal@$TEMPORAL_CLI_VERSION"
     mkdir -p "$(dirname "$TEMPORAL_BIN")"
     mv "$build_dir/temporal" "$TEMPORAL_BIN"
     say "built $TEMPORAL_BIN"
