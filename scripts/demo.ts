@@ -534,8 +534,6 @@ function realWorkflowUrl(base: string, webUiPath: string): string {
 }
 
 async function main(): Promise<number> {
-  // The README states the supported Node versions; the SDK's reminder would only clutter the demo.
-  process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
   let flags: DemoFlags;
   let env: DemoEnv;
   try {
