@@ -57,6 +57,8 @@ then stops everything.
   --face-image <path>     PNG/JPEG/WebP face to swap in (default: a small generated face)
   --pipeline-id <id>      pipeline id (default demo-<time>-<random>); [A-Za-z0-9._:-]
   --keep                  leave the stack running after the pipeline and print how to reach it
+  --no-worker             with --keep: start the stack only, no worker and no pipeline, and print
+                          the environment for \`npm run worker\` and \`npm run cli\` in other terminals
   --json                  print one JSON document on stdout; progress goes to stderr
                           (npm prints a banner on stdout: use \`npm run -s demo -- --json\`)
   --timeout <duration>    give up waiting for the pipeline after this long (default 15m)
@@ -95,6 +97,8 @@ interface DemoFlags {
   faceImagePath?: string;
   pipelineId: string;
   keep: boolean;
+  /** Stack only: the worker runs separately (`npm run worker`), e.g. to try a change to it. */
+  noWorker: boolean;
   json: boolean;
   timeoutMs: number;
   pollIntervalMs: number;
@@ -122,6 +126,7 @@ function parseFlags(argv: string[]): DemoFlags {
         'face-image': { type: 'string' },
         'pipeline-id': { type: 'string' },
         keep: { type: 'boolean' },
+        'no-worker': { type: 'boolean' },
         json: { type: 'boolean' },
         timeout: { type: 'string' },
         'poll-interval': { type: 'string' },
@@ -154,11 +159,13 @@ function parseFlags(argv: string[]): DemoFlags {
   const pollIntervalMs = duration('poll-interval', values['poll-interval']) ?? 250;
   if (pollIntervalMs < 1) throw new UsageError('--poll-interval must be at least 1ms');
   const jobDurationMs = duration('job-duration', values['job-duration']);
+  if (values['no-worker'] && !values.keep) throw new UsageError('--no-worker needs --keep: without a worker the stack is only useful while it stays up');
   return {
     prompt: values.prompt ?? DEFAULT_PROMPT,
     ...(values['face-image'] !== undefined ? { faceImagePath: values['face-image'] } : {}),
     pipelineId: values['pipeline-id'] ?? defaultPipelineId(),
     keep: values.keep ?? false,
+    noWorker: values['no-worker'] ?? false,
     json: values.json ?? false,
     timeoutMs: duration('timeout', values.timeout) ?? 15 * 60_000,
     pollIntervalMs,
@@ -619,7 +626,7 @@ async function main(): Promise<number> {
     out.log(`Temporal      ${local.temporal ? 'local: Temporal CLI dev server with Web UI' : `real: ${env.TEMPORAL_ADDRESS}, namespace ${namespace}`}`);
     out.log(`RunComfy      ${local.emulator ? 'local: RunComfy emulator with the default workflows' : `real: ${env.RUNCOMFY_BASE_URL ?? 'https://api.runcomfy.net'}`}`);
     out.log(`object store  ${local.s3 ? 'local: S3 server (Ceph radosgw)' : `real: ${env.R2_ENDPOINT}, bucket ${env.R2_BUCKET}`}`);
-    out.log(`worker        local: in this process, task queue ${taskQueue}`);
+    out.log(flags.noWorker ? `worker        none (--no-worker): start one with npm run worker, task queue ${taskQueue}` : `worker        local: in this process, task queue ${taskQueue}`);
     out.log(`registry      ${registryPath}`);
 
     await ensureLocalTools(
@@ -656,7 +663,7 @@ async function main(): Promise<number> {
           : {}),
       }),
       // webpack runs while the servers start instead of after.
-      bundlePath ? Promise.resolve(bundlePath) : prebundleWorkflows(join(workDir, 'workflow-bundle.js')),
+      bundlePath || flags.noWorker ? Promise.resolve(bundlePath ?? '') : prebundleWorkflows(join(workDir, 'workflow-bundle.js')),
     ]);
     indicator.stop();
     if (stackResult.status === 'rejected') {
@@ -686,6 +693,14 @@ async function main(): Promise<number> {
     const runcomfy = stack.emulator
       ? { baseUrl: stack.emulator.url, token: stack.emulator.token }
       : { baseUrl: env.RUNCOMFY_BASE_URL ?? 'https://api.runcomfy.net', token: env.RUNCOMFY_TOKEN!, ...(env.RUNCOMFY_INFERENCE_API_VERSION ? { inferenceApiVersion: env.RUNCOMFY_INFERENCE_API_VERSION } : {}) };
+    if (flags.noWorker) {
+      const access = stackAccess(stack, { temporalAddress, namespace, taskQueue, store: storeConfig, workerless: true });
+      report = { ...report, status: 'stack-only', stack: access.json };
+      out.print(access.text);
+      emitJson(flags, report);
+      await new Promise<void>((resolveWait) => interrupted.signal.addEventListener('abort', () => resolveWait(), { once: true }));
+      return await finish(0);
+    }
     const config = inProcessWorkerConfig(
       { temporal: { address: temporalAddress, namespace, taskQueue, ...temporalAuth }, runcomfy, store: storeConfig, registryPath, workflowBundlePath: bundleResult.value },
       { pollInitialIntervalMs: flags.pollIntervalMs, pollMaxIntervalMs: Math.max(flags.pollIntervalMs, 2_000), shutdownGraceMs: 5_000 },
@@ -833,9 +848,9 @@ async function printOutputs(out: ProgressOutput, final: PipelineStatusView, clie
 
 function stackAccess(
   stack: LocalStack,
-  p: { temporalAddress: string; namespace: string; taskQueue: string; store: { endpoint: string; bucket: string } },
+  p: { temporalAddress: string; namespace: string; taskQueue: string; store: { endpoint: string; bucket: string }; workerless?: boolean },
 ): { text: string; json: Record<string, unknown> } {
-  const lines = ['', 'The stack keeps running (--keep); the worker keeps polling. Press Ctrl-C to stop everything.', ''];
+  const lines = ['', `The stack keeps running (--keep)${p.workerless ? ' with no worker (--no-worker)' : '; the worker keeps polling'}. Press Ctrl-C to stop everything.`, ''];
   lines.push(`  Temporal      ${p.temporalAddress}  namespace ${p.namespace}  task queue ${p.taskQueue}${stack.temporal ? '' : '  (real)'}`);
   if (stack.temporal?.uiUrl) lines.push(`  Web UI        ${stack.temporal.uiUrl}`);
   if (stack.s3) {
@@ -855,9 +870,13 @@ function stackAccess(
     ...(stack.s3 ? [`R2_ENDPOINT=${stack.s3.endpoint}`, `R2_BUCKET=${stack.s3.bucket}`, `R2_ACCESS_KEY_ID=${stack.s3.accessKeyId}`, `R2_SECRET_ACCESS_KEY=${stack.s3.secretAccessKey}`] : []),
   ];
   lines.push('', '  More pipelines run on it through the operator CLI (docs/cli.md), from another terminal:', `    ${cliEnv.join(' \\\n    ')} \\\n    npm run cli -- list`);
+  // The worker also needs RunComfy (the emulator's token is a local test value, never a real one).
+  const workerEnv = p.workerless ? [...cliEnv, ...(stack.s3 ? ['R2_FORCE_PATH_STYLE=true'] : []), ...(stack.emulator ? [`RUNCOMFY_BASE_URL=${stack.emulator.url}`, `RUNCOMFY_TOKEN=${stack.emulator.token}`] : [])] : [];
+  if (p.workerless) lines.push('', '  Start a worker for it from another terminal:', `    ${workerEnv.join(' \\\n    ')} \\\n    npm run worker`);
   return {
     text: lines.join('\n'),
     json: {
+      ...(p.workerless ? { workerEnv: Object.fromEntries(workerEnv.map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)])), cliEnv: Object.fromEntries(cliEnv.map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)])) } : {}),
       temporal: { address: p.temporalAddress, namespace: p.namespace, taskQueue: p.taskQueue, uiUrl: stack.temporal?.uiUrl ?? null, local: stack.temporal !== undefined },
       s3: stack.s3
         ? { endpoint: stack.s3.endpoint, bucket: stack.s3.bucket, region: stack.s3.region, accessKeyId: stack.s3.accessKeyId, secretAccessKey: stack.s3.secretAccessKey, local: true }
