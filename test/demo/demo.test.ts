@@ -28,6 +28,7 @@ interface DemoRun {
 
 interface DemoJson {
   status: string;
+  error?: string;
   pipelineId: string;
   workflowId: string;
   runId: string;
@@ -112,7 +113,7 @@ async function assertNothingLeft(tmpDir: string): Promise<void> {
 }
 
 function assertSucceededPipeline(doc: DemoJson): void {
-  assert.equal(doc.status, 'succeeded');
+  assert.equal(doc.status, 'succeeded', `the demo reported: ${doc.error ?? '(no error)'}`);
   assert.equal(doc.workflowId, `pipeline-${doc.pipelineId}`);
   assert.match(doc.runId, /^[0-9a-f-]{36}$/);
   assert.deepEqual(
