@@ -73,7 +73,9 @@ describe('queue model', () => {
       min_instances: 1,
       max_instances: 3,
       queue_size: 1,
-      timing: { durationMs: 40, coldStartMs: 400, keepWarmMs: 60 },
+      // Jobs and cold starts long enough that four submits and two reads fit inside them on a busy
+      // machine: the checks below look at the states while the first job runs.
+      timing: { durationMs: 2_000, coldStartMs: 3_000, keepWarmMs: 60 },
     });
     assert.deepEqual(warm.instances.map((instance) => instance.state), ['idle']);
     const url = (path: string) => `${emulator.url}/prod/v1/deployments/${warm.id}${path}`;
