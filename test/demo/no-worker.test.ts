@@ -86,7 +86,7 @@ test('demo --keep --no-worker starts the stack only and prints what a separate w
   }
 
   // The operator CLI with the printed CLI environment.
-  const cli = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'list'], { cwd: PROJECT_ROOT, env: { ...localOnlyEnv(tmpDir), ...doc.stack.cliEnv } });
+  const cli = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'list'], { cwd: PROJECT_ROOT, env: { ...localOnlyEnv(tmpDir), ...doc.stack.cliEnv } });
   assert.equal(typeof cli.stdout, 'string');
 
   const workerExited = new Promise((resolve) => worker.once('exit', resolve));

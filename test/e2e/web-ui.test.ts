@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { defaultPipelineSpec } from '../../src/pipeline/default-pipeline.js';
-import { cancelPipelineSignal } from '../../src/shared/pipeline-contract.js';
+import { cancelPipelineSignal } from '../../src/contract/pipeline-contract.js';
 import { Browser } from '../support/chromium.js';
 import { storeFaceImage } from '../support/face-image.js';
 import { eventually, startPipelineStack, uniqueName } from '../support/pipeline-stack.js';
