@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -28,6 +28,13 @@ const node20 = findNode20();
 const work = mkdtempSync(join(tmpdir(), 'rcp-client-package-'));
 after(() => rmSync(work, { recursive: true, force: true }));
 
+function rootLockVersion(name: string): string {
+  const lock = JSON.parse(readFileSync(join(root, 'package-lock.json'), 'utf8')) as { packages: Record<string, { version?: string }> };
+  const version = lock.packages[`node_modules/${name}`]?.version;
+  if (!version) throw new Error(`${name} is not in the repository's lockfile`);
+  return version;
+}
+
 /** Builds, packs and installs the package into a copy of the fixture; returns the fixture folder. */
 async function installedFixture(): Promise<string> {
   const packageDir = buildClientPackage();
@@ -40,7 +47,8 @@ async function installedFixture(): Promise<string> {
     tarballRelativePath: '../pack/' + tarball.split('/').at(-1),
     tarballPath: tarball,
     packageJson: JSON.parse(readFileSync(join(packageDir, 'package.json'), 'utf8')) as Parameters<typeof fixtureLockfile>[0]['packageJson'],
-    extra: { '@types/node': '20.19.43' },
+    // The repository's own @types/node: the only version the npm cache is sure to hold.
+    extra: { '@types/node': rootLockVersion('@types/node') },
   });
   writeFileSync(join(fixture, 'package.json'), JSON.stringify(packageJson, null, 2));
   writeFileSync(join(fixture, 'package-lock.json'), JSON.stringify(lockfile, null, 2));
@@ -66,11 +74,11 @@ test('the packed client works from a CommonJS backend on Node 20 and from ES mod
   });
   assert.equal(compiled.stdout.trim(), '');
 
-  await t.test('ES module consumers: import on Node 22+ (and this Node), NodeNext types', async (sub) => {
+  await t.test('ES module consumers: import on Node 22+ (and on this Node and Node 20), NodeNext types', async (sub) => {
     const probe = `import { PipelineClient, verifyCallback } from '@ryla/generation-pipelines'; import { createRequire } from 'node:module'; const loaded = Object.keys(createRequire(import.meta.url).cache).filter((p) => /@aws-sdk|@temporalio[\\/]worker/.test(p)); console.log(process.version, typeof PipelineClient, typeof verifyCallback, loaded.length);`;
     const modern = findModernNodes();
     if (modern.length === 0) sub.diagnostic('no Node 22+ binary on this machine: ES modules checked on this Node only');
-    for (const node of [...modern.map((m) => m.path), process.execPath]) {
+    for (const node of new Set([...modern.map((m) => m.path), process.execPath, node20!].map((path) => realpathSync(path)))) {
       const { stdout } = await run(node, ['--input-type=module', '-e', probe], { cwd: fixture });
       sub.diagnostic(`ESM import: ${stdout.trim()}`);
       assert.match(stdout.trim(), /^v\d+\.\d+\.\d+ function function 0$/);
