@@ -48,6 +48,12 @@ function specFor(path: string, extra: Partial<PipelineSpec> = {}): PipelineSpec 
   };
 }
 
+/** The worker's Prometheus counter of GPU seconds on the t2i deployment (cumulative over this file's jobs). */
+async function gpuSecondsCounted(): Promise<number> {
+  const metric = await stack.worker!.metrics.registry.getSingleMetricAsString('rcp_gpu_seconds_total');
+  return Number(new RegExp(`rcp_gpu_seconds_total\\{deployment="${t2iDeployment}"\\} ([0-9.e-]+)`).exec(metric)?.[1] ?? 0);
+}
+
 async function outboxRecords(pipelineId: string): Promise<CallbackDeliveryRecord[]> {
   return (await stack.client.workflow.getHandle(callbackOutboxWorkflowId(pipelineId)).result()) as CallbackDeliveryRecord[];
 }
@@ -120,6 +126,7 @@ test('a cancelled pipeline names the steps that spent GPU time, in its result an
   await stack.emulator.admin.updateDeploymentConfig(t2iDeployment, { timing: { durationMs: 3_000 } });
   try {
     const spec = specFor('/ok');
+    const countedBefore = await gpuSecondsCounted();
     await pipelines.start(spec);
     await eventually(async () => ((await pipelines.getStatus(spec.pipelineId)).steps[0]?.state === 'running' ? true : undefined), { what: 't2i running', intervalMs: 100 });
     await new Promise((resolve) => setTimeout(resolve, 500));
@@ -137,8 +144,7 @@ test('a cancelled pipeline names the steps that spent GPU time, in its result an
     assert.equal(t2i.attempts[0]?.outcome, 'cancelled');
     assert.ok(t2i.runSeconds > 0.3 && t2i.runSeconds < 3, `run seconds ${t2i.runSeconds}`);
     assert.deepEqual(t2i.hardware, ['AMPERE_48']);
-    const metric = await stack.worker!.metrics.registry.getSingleMetricAsString('rcp_gpu_seconds_total');
-    const counted = Number(new RegExp(`rcp_gpu_seconds_total\\{deployment="${t2iDeployment}"\\} ([0-9.e-]+)`).exec(metric)?.[1]);
+    const counted = (await gpuSecondsCounted()) - countedBefore;
     // The metric stops at the cancel request, the facts at RunComfy's confirmation: a lower bound of them.
     assert.ok(counted > 0.3 && counted <= t2i.runSeconds + 0.5, `Prometheus counts the cancelled job's GPU time on its deployment (${counted} s, facts ${t2i.runSeconds} s)`);
     await outboxRecords(spec.pipelineId);
