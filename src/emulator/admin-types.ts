@@ -188,6 +188,8 @@ export interface FaultRule extends FaultRuleSpec {
   /** Applications left; null = unlimited. */
   remaining: number | null;
   hits: number;
+  /** When the rule was applied (epoch ms, the last 100): lets a test check a client's retry spacing. */
+  hitTimesMs: number[];
 }
 
 /** One webhook event and its delivery attempts. */
