@@ -23,7 +23,9 @@ export function createCancelJob(deps: ActivityDeps) {
     // A retried attempt (worker crash) keeps the original budget.
     const firstTryAtMs = resumed?.firstTryAtMs ?? startedAtMs;
     const retryDeadlineMs = input.retryForMs !== undefined ? firstTryAtMs + input.retryForMs : undefined;
-    let pauseMs = 500;
+    // At least about twenty tries within the budget, however short it is configured.
+    const maxPauseMs = Math.min(MAX_RETRY_PAUSE_MS, Math.max(100, Math.floor((input.retryForMs ?? 0) / 20)));
+    let pauseMs = Math.min(500, maxPauseMs);
     let lastError = '';
     for (;;) {
       try {
@@ -44,7 +46,7 @@ export function createCancelJob(deps: ActivityDeps) {
         if (Date.now() + waitMs > retryDeadlineMs) return unconfirmed(deps, ctx, input, lastError);
         ctx.log.warn('cancel of RunComfy job failed; trying again', { stepId: input.stepId, requestId: input.requestId, error: lastError, retryInMs: waitMs });
         await sleepHeartbeating(ctx, waitMs, { firstTryAtMs });
-        pauseMs = Math.min(pauseMs * 2, MAX_RETRY_PAUSE_MS);
+        pauseMs = Math.min(pauseMs * 2, maxPauseMs);
       }
     }
   };

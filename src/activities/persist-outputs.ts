@@ -18,6 +18,17 @@ export function createPersistOutputs(deps: ActivityDeps) {
   return async function persistOutputs(input: PersistOutputsInput): Promise<PersistOutputsResult> {
     const ctx = Context.current();
     const progress: PersistOutputsHeartbeat = { bytesCopied: 0, filesDone: 0, filesTotal: input.outputs.length };
+    // A copy queued for a memory slot, or waiting for a slow first byte, is alive: it heartbeats on a
+    // timer as well as on progress, so it never times out while it waits its turn.
+    const ticker = setInterval(() => ctx.heartbeat(progress), Math.max(10, Math.floor((ctx.info.heartbeatTimeoutMs ?? 60_000) / 3)));
+    try {
+      return await copyAll(ctx, input, progress);
+    } finally {
+      clearInterval(ticker);
+    }
+  };
+
+  async function copyAll(ctx: Context, input: PersistOutputsInput, progress: PersistOutputsHeartbeat): Promise<PersistOutputsResult> {
     const usedKeys = new Set<string>();
     const persisted: PersistedOutput[] = [];
     // Files of a resubmitted job get keys of their own: a key always holds one job's bytes.
@@ -25,8 +36,9 @@ export function createPersistOutputs(deps: ActivityDeps) {
     for (const [index, output] of input.outputs.entries()) {
       const parts = { pipelineId: input.pipelineId, stepId: input.stepId, nodeId: output.nodeId, ...attempt };
       let key = deterministicOutputKey({ ...parts, filename: output.filename });
-      // Two files of one node with the same name must not overwrite each other.
-      if (usedKeys.has(key)) key = deterministicOutputKey({ ...parts, filename: `${index}-${output.filename}` });
+      // Two files of one node with the same name must not overwrite each other, nor may the renamed
+      // one land on another file's name (`2-x.png`, `x.png`, `x.png`).
+      for (let n = 0; usedKeys.has(key); n++) key = deterministicOutputKey({ ...parts, filename: `${index}-${n > 0 ? `${n}-` : ''}${output.filename}` });
       usedKeys.add(key);
       const bytesBefore = progress.bytesCopied;
       try {
@@ -67,5 +79,5 @@ export function createPersistOutputs(deps: ActivityDeps) {
     if (input.stepStartedAtMs !== undefined) deps.metrics?.stepSucceeded(input.stepKind ?? 'unknown', (Date.now() - input.stepStartedAtMs) / 1000);
     ctx.log.info('outputs persisted', { stepId: input.stepId, requestId: input.requestId, files: persisted.length, bytes: progress.bytesCopied });
     return { outputs: persisted };
-  };
+  }
 }
