@@ -10,6 +10,8 @@ export interface OutputStore {
     contentType?: string;
     signal?: AbortSignal;
     onProgress?: (bytesCopied: number) => void;
+    requestId?: string;
+    stagingName?: string;
   }): Promise<{ key: string; bytes: number; sha256: string; contentType: string; alreadyPresent: boolean }>;
   presignGet(key: string, options: { expiresInSeconds: number }): Promise<string>;
 }

@@ -47,6 +47,10 @@ export function createPersistOutputs(deps: ActivityDeps) {
             deps.store.persistFromUrl({
               sourceUrl: output.url,
               key,
+              // The object records its job: bytes of another request at this key are replaced.
+              requestId: input.requestId,
+              // Staging named after the output key (pipeline, step, file): a retry clears what a crash left.
+              stagingName: key,
               signal: ctx.cancellationSignal,
               onProgress: (bytes) => {
                 progress.bytesCopied = bytesBefore + bytes;

@@ -178,6 +178,8 @@ export interface FaultRuleSpec {
   errorCode?: number;
   message?: string;
   delayMs?: number;
+  /** Download only, with `delay`: send the body at this rate (a slow link, for copies that must be caught mid-way). */
+  bytesPerSecond?: number;
   truncateAfterBytes?: number;
   failure?: JobFailurePlan;
 }

@@ -22,7 +22,7 @@ export function parseFaultSpec(body: unknown): FaultRuleSpec {
   if (spec.probability !== undefined && !(typeof spec.probability === 'number' && spec.probability >= 0 && spec.probability <= 1)) {
     issues.push({ loc: ['body', 'probability'], msg: 'probability must be between 0 and 1', type: 'value_error' });
   }
-  for (const key of ['retryAfterSeconds', 'delayMs', 'truncateAfterBytes', 'errorCode'] as const) {
+  for (const key of ['retryAfterSeconds', 'delayMs', 'truncateAfterBytes', 'errorCode', 'bytesPerSecond'] as const) {
     if (spec[key] !== undefined && !(typeof spec[key] === 'number' && spec[key] >= 0)) issues.push({ loc: ['body', key], msg: `${key} must be a non-negative number`, type: 'value_error' });
   }
   if (spec.statusCode !== undefined && !(typeof spec.statusCode === 'number' && Number.isInteger(spec.statusCode) && spec.statusCode >= 100 && spec.statusCode <= 599)) {

@@ -27,6 +27,7 @@ import {
   DeleteObjectCommand,
   GetObjectCommand,
   HeadObjectCommand,
+  ListMultipartUploadsCommand,
   PutObjectCommand,
   UploadPartCopyCommand,
 } from '@aws-sdk/client-s3';
@@ -61,6 +62,8 @@ export const OBJECT_METADATA_KEYS = {
   sha256: 'sha256',
   /** Decimal byte count verified while writing; equal to the object's size when it is complete. */
   bytes: 'source-bytes',
+  /** The RunComfy request whose output this is: an object is reused only for the same request. */
+  requestId: 'runcomfy-request-id',
 } as const;
 
 /** Folder, under the key prefix, of multipart uploads waiting for their server-side copy. */
@@ -130,6 +133,8 @@ export interface ObjectHead {
   sha256?: string;
   contentType: string;
   etag: string;
+  /** The RunComfy request recorded when the object was written, if any. */
+  requestId?: string;
 }
 
 /** Input of {@link ObjectStore.persistFromUrl}. */
@@ -148,6 +153,17 @@ export interface PersistFromUrlInput {
   onProgress?: (bytesCopied: number) => void;
   /** Dispatcher for this download, overriding the store's. */
   fetchDispatcher?: Dispatcher;
+  /**
+   * The RunComfy request that produced the file: recorded in the object's metadata, and an object
+   * already at the key is reused only when it records the same request (else the new bytes win).
+   */
+  requestId?: string;
+  /**
+   * Deterministic name of the staging object under the staging prefix (e.g. the output key, which
+   * names pipeline and step). A retry after a crash then finds and aborts the upload the crashed
+   * attempt left. Default: a random name.
+   */
+  stagingName?: string;
 }
 
 /** Input of {@link ObjectStore.putObjectFromStream}. */
@@ -197,6 +213,9 @@ interface StoreArgs {
   onProgress: ((bytesCopied: number) => void) | undefined;
   /** Stops the source at once (abort, failure, cleanup); must be idempotent. */
   destroySource: () => void;
+  /** Metadata stored besides the hash and size (e.g. the RunComfy request id). */
+  extraMetadata?: Record<string, string>;
+  stagingName?: string | undefined;
 }
 
 /**
@@ -264,7 +283,8 @@ export class ObjectStore {
     if (signal.aborted) throw abortedError(key, signal);
 
     const existing = await this.head(key, { signal });
-    if (existing?.sha256 !== undefined && (input.expectedBytes === undefined || existing.bytes === input.expectedBytes)) {
+    const sameRequest = input.requestId === undefined || existing?.requestId === input.requestId;
+    if (existing?.sha256 !== undefined && sameRequest && (input.expectedBytes === undefined || existing.bytes === input.expectedBytes)) {
       return { key, bytes: existing.bytes, sha256: existing.sha256, contentType: existing.contentType, etag: existing.etag, alreadyPresent: true };
     }
 
@@ -308,6 +328,8 @@ export class ObjectStore {
         knownBytes: expectedBytes,
         onProgress: input.onProgress,
         destroySource,
+        ...(input.requestId === undefined ? {} : { extraMetadata: { [OBJECT_METADATA_KEYS.requestId]: input.requestId } }),
+        stagingName: input.stagingName,
       });
       return { ...stored, alreadyPresent: false };
     } finally {
@@ -432,11 +454,13 @@ export class ObjectStore {
     const sha256 = metadata[OBJECT_METADATA_KEYS.sha256];
     const recordedBytes = metadata[OBJECT_METADATA_KEYS.bytes];
     const complete = sha256 !== undefined && SHA256_HEX.test(sha256) && recordedBytes === String(bytes);
+    const requestId = metadata[OBJECT_METADATA_KEYS.requestId];
     return {
       bytes,
       contentType: output.ContentType ?? DEFAULT_CONTENT_TYPE,
       etag: unquoteEtag(output.ETag),
       ...(complete ? { sha256 } : {}),
+      ...(requestId === undefined ? {} : { requestId }),
     };
   }
 
@@ -491,7 +515,7 @@ export class ObjectStore {
             Body: body,
             ContentLength: body.byteLength,
             ContentType: contentType,
-            Metadata: objectMetadata(sha256, body.byteLength),
+            Metadata: objectMetadata(sha256, body.byteLength, args.extraMetadata),
           }),
           options,
         ),
@@ -507,7 +531,9 @@ export class ObjectStore {
   private async storeMultipart(args: StoreArgs, pending: Buffer[]): Promise<StoredObject> {
     const { key, fullKey, meter, contentType, signal } = args;
     const direct = args.knownSha256 !== undefined && args.knownBytes !== undefined;
-    const target = direct ? fullKey : `${this.keyPrefix}${this.stagingPrefix}${randomUUID()}`;
+    const target = direct ? fullKey : `${this.keyPrefix}${this.stagingPrefix}${args.stagingName ?? randomUUID()}`;
+    // A crashed earlier attempt may have left an upload (or a staging object) at this staging key.
+    if (!direct && args.stagingName !== undefined) await this.clearStaging(target, key, signal);
     const body = Readable.from(replay(pending, args.chunks), { objectMode: false, highWaterMark: FEED_HIGH_WATER_MARK_BYTES });
     const upload = new Upload({
       client: this.client,
@@ -516,7 +542,7 @@ export class ObjectStore {
         Key: target,
         Body: body,
         ContentType: contentType,
-        ...(direct ? { Metadata: objectMetadata(args.knownSha256!, args.knownBytes!) } : {}),
+        ...(direct ? { Metadata: objectMetadata(args.knownSha256!, args.knownBytes!, args.extraMetadata) } : {}),
       },
       partSize: args.partSizeBytes,
       queueSize: this.queueSize,
@@ -543,7 +569,7 @@ export class ObjectStore {
     try {
       if (signal?.aborted) throw abortedError(key, signal);
       const sha256 = meter.sha256();
-      const etag = await this.copyIntoPlace(target, fullKey, key, meter.bytes, objectMetadata(sha256, meter.bytes), contentType, signal);
+      const etag = await this.copyIntoPlace(target, fullKey, key, meter.bytes, objectMetadata(sha256, meter.bytes, args.extraMetadata), contentType, signal);
       return { key, bytes: meter.bytes, sha256, contentType, etag };
     } finally {
       if (keepAlive) clearInterval(keepAlive);
@@ -673,6 +699,21 @@ export class ObjectStore {
     }
   }
 
+  /**
+   * Aborts every incomplete multipart upload at exactly `stagingKey` and deletes a staging object
+   * there: what a crashed attempt of the same copy left. Its parts cannot be trusted to match the
+   * bytes this attempt will read (nor hashed without reading them again), so they are dropped.
+   */
+  private async clearStaging(stagingKey: string, key: string, signal: AbortSignal | undefined): Promise<void> {
+    const listed = await this.call('ListMultipartUploads', key, signal, (options) =>
+      this.client.send(new ListMultipartUploadsCommand({ Bucket: this.bucket, Prefix: stagingKey }), options),
+    );
+    for (const upload of listed.Uploads ?? []) {
+      if (upload.Key === stagingKey && upload.UploadId) await this.abortMultipartQuietly(stagingKey, upload.UploadId);
+    }
+    await this.deleteQuietly(stagingKey);
+  }
+
   private async deleteQuietly(targetKey: string): Promise<void> {
     try {
       await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: targetKey }));
@@ -682,8 +723,8 @@ export class ObjectStore {
   }
 }
 
-function objectMetadata(sha256: string, bytes: number): Record<string, string> {
-  return { [OBJECT_METADATA_KEYS.sha256]: sha256, [OBJECT_METADATA_KEYS.bytes]: String(bytes) };
+function objectMetadata(sha256: string, bytes: number, extra: Record<string, string> = {}): Record<string, string> {
+  return { ...extra, [OBJECT_METADATA_KEYS.sha256]: sha256, [OBJECT_METADATA_KEYS.bytes]: String(bytes) };
 }
 
 /** Yields the chunks read ahead, then the rest of the stream. Chunks are dropped once yielded. */
