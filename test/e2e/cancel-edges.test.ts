@@ -36,7 +36,7 @@ async function stepState(handle: Handle, index: number, state: string): Promise<
       const progress = await handle.query(pipelineProgressQuery);
       return progress.steps[index]?.state === state ? progress : undefined;
     },
-    { timeoutMs: 60_000, intervalMs: 25, what: `step ${index} to be ${state}` },
+    { timeoutMs: 120_000, intervalMs: 25, what: `step ${index} to be ${state}` },
   );
 }
 
@@ -66,7 +66,7 @@ async function assertStored(progress: PipelineProgress, index: number): Promise<
 }
 
 /** Every download of the deployment's outputs answers after `delayMs`: the copy is slow enough to cancel during it. */
-async function slowCopies(deploymentId: string, delayMs = 3_000) {
+async function slowCopies(deploymentId: string, delayMs = 5_000) {
   return admin.addFault({ kind: 'delay', deploymentId, operations: ['download'], count: null, delayMs });
 }
 

@@ -57,9 +57,8 @@ for (const ending of ['completes', 'is cancelled'] as const) {
         assert.equal(result.status, 'succeeded');
         assert.deepEqual(result.steps.map((s) => s.attempts.length), [1, 1, 1, 1], 'one job per step across the deploy');
       } else {
-        // The query is answered by the new worker, which replays the old history first.
-        const progress = await handle.query(pipelineProgressQuery);
-        assert.equal(progress.steps[2]?.state, 'running');
+        // Queries are answered by the new worker, which replays the old history first.
+        await eventually(async () => (await handle.query(pipelineProgressQuery)).steps[2]?.state === 'running' || undefined, { timeoutMs: 60_000, what: 'the new code to see the job run' });
         await handle.signal(cancelPipelineSignal, { reason: 'after the deploy' });
         const result = await handle.result();
         assert.equal(result.status, 'cancelled');

@@ -38,13 +38,20 @@ function startWorkerProcess(env: Record<string, string>): ChildProcess & { outpu
   return Object.assign(child, { output: () => output });
 }
 
-/** An in-process worker on the test's task queue, stopped when the test ends. */
-async function startInProcessWorker(env: Record<string, string> = {}) {
+/**
+ * An in-process worker on the test's task queue, built (workflows bundled) but not yet polling:
+ * `run()` starts it at once, and returns how to stop it.
+ */
+async function prepareInProcessWorker(env: Record<string, string> = {}) {
   const worker = await createPipelineWorker({ config: parseWorkerConfig({ ...stack.env, ...env }), registry: stack.registry });
-  const running = worker.run();
-  return async () => {
-    worker.worker.shutdown();
-    await running;
+  return {
+    run() {
+      const running = worker.run();
+      return async () => {
+        worker.worker.shutdown();
+        await running;
+      };
+    },
   };
 }
 
@@ -56,7 +63,9 @@ test('a cancel while the polling worker is dead ends the pipeline cancelled and 
   await admin.updateDeploymentConfig(t2i, { timing: { durationMs: 120_000 } });
   // A long heartbeat timeout (frozen into the pipeline by the worker that prepares it): the cancel
   // request reaches the server before the dead worker's poll times out.
-  const first = startWorkerProcess({ POLL_HEARTBEAT_TIMEOUT_MS: '20000' });
+  const first = startWorkerProcess({ POLL_HEARTBEAT_TIMEOUT_MS: '30000' });
+  // Bundling takes seconds on a loaded machine: done before the kill, so the replacement polls at once.
+  const second = await prepareInProcessWorker();
   let stopSecond: (() => Promise<void>) | undefined;
   try {
     const since = Date.now();
@@ -68,7 +77,7 @@ test('a cancel while the polling worker is dead ends the pipeline cancelled and 
     first.kill('SIGKILL');
     await once(first, 'exit');
     await handle.signal(cancelPipelineSignal, { reason: 'worker gone' });
-    stopSecond = await startInProcessWorker();
+    stopSecond = second.run();
     const result = await handle.result();
     assert.equal(result.status, 'cancelled', 'a timeout with a cancel requested is a cancellation, not a failure');
     assert.equal(result.steps[0]?.state, 'cancelled');
@@ -87,6 +96,7 @@ test('a cancel while the polling worker is dead ends the pipeline cancelled and 
 test('a graceful shutdown lets a submit in flight finish: one job, and the pipeline completes on the next worker', async () => {
   const fault = await admin.addFault({ kind: 'delay', deploymentId: t2i, operations: ['submit'], count: 1, delayMs: 2_500 });
   const first = startWorkerProcess({ SHUTDOWN_GRACE_MS: '15000' });
+  const second = await prepareInProcessWorker();
   let stopSecond: (() => Promise<void>) | undefined;
   try {
     const before = (await admin.counters(t2i)).total;
@@ -95,7 +105,7 @@ test('a graceful shutdown lets a submit in flight finish: one job, and the pipel
     first.kill('SIGTERM');
     const [code] = (await once(first, 'exit')) as [number | null];
     assert.equal(code, 0, `the worker drained and exited cleanly:\n${first.output().slice(-2000)}`);
-    stopSecond = await startInProcessWorker();
+    stopSecond = second.run();
     const result = await handle.result();
     assert.equal(result.status, 'succeeded');
     assert.equal(result.steps[0]?.attempts.length, 1);
