@@ -2,7 +2,6 @@ import {
   ActivityFailure,
   ApplicationFailure,
   CancellationScope,
-  CancelledFailure,
   isCancellation,
   log,
   patched,
@@ -14,8 +13,9 @@ import {
 import type { PipelineActivities } from '../activities/index.js';
 import { readySteps, blockedSteps } from '../pipeline/plan.js';
 import { validatePipelineSpec, type PipelineSpec, type PipelineStep } from '../pipeline/spec.js';
+import { orderStepOutputs } from '../pipeline/registry.js';
 import { defaultStepOutputSelector, pickStepOutput } from '../pipeline/step-kinds.js';
-import type { JobOutputRef, PreparedPipeline, StepInputRef } from '../shared/activity-contract.js';
+import type { JobOutputRef, PreparedPipeline, StepInputRef } from '../contract/activity-contract.js';
 import {
   cancelPipelineSignal,
   invalidSpecFailure,
@@ -28,12 +28,14 @@ import {
   type PipelineStatus,
   type PipelineWorkflowInput,
   type StepError,
-} from '../shared/pipeline-contract.js';
-import { pipelineStatusSearchAttribute as pipelineStatusKey } from '../shared/search-attributes.js';
+} from '../contract/pipeline-contract.js';
+import { pipelineStatusSearchAttribute as pipelineStatusKey } from '../contract/search-attributes.js';
 import { ProgressBook } from './pipeline-progress.js';
+import { stopIfRequested, type RunControl } from './run-control.js';
+import { stopJob } from './stop-job.js';
 import { stepActivities, type StepActivities } from './step-activities.js';
 import { persistThroughOutages } from './store-outage.js';
-import { asCancellation, describeFailure, failureType, isCancellationLike, retryAfterFromDetails } from './workflow-failures.js';
+import { asCancellation, describeFailure, failureType, isCancellationLike, retryAfterFromDetails, retryDelayMs } from './workflow-failures.js';
 
 
 // Preparing only reads RunComfy and the registry: safe to retry, bounded all the same.
@@ -45,24 +47,17 @@ const { preparePipeline } = proxyActivities<PipelineActivities>({
 /** Patch id (wire name, never renamed): the wait activity returns the job's result. */
 const WAIT_RETURNS_RESULT_PATCH = 'wait-returns-result';
 /**
+ * Patch id (wire name, never renamed): a later step receives the source deployment's preferred
+ * output (`outputs.preferNodeIds`); older runs keep the plain node-id order they chose by.
+ */
+const PREFER_OUTPUT_NODES_PATCH = 'prefer-output-nodes';
+/**
  * Patch id (wire name, never renamed), decided once at the start of a run: no new submit once a cancel
  * reached the workflow, a cancel before the last output is persisted ends the pipeline cancelled,
  * a finished job's outputs are kept when a cancel races its end, submit retries honour Retry-After,
  * copies ride out store outages, and cancelling a job is retried for a long budget.
  */
 const EDGES_PATCH = 'cancel-and-outage-edges';
-
-/** What every step needs to know about the run as a whole. */
-interface RunControl {
-  /** Pipelines started before {@link EDGES_PATCH} keep their old behaviour. */
-  edges: boolean;
-  /** A cancel (signal or Temporal cancellation) has reached the workflow. */
-  stopRequested(): boolean;
-}
-
-function stopIfRequested(control: RunControl, where: string): void {
-  if (control.edges && control.stopRequested()) throw new CancelledFailure(`pipeline cancelled ${where}`);
-}
 
 /** A step that could not produce its outputs; carries what the pipeline's failure must name. */
 class StepFailure extends Error {
@@ -220,7 +215,8 @@ async function runStep(step: PipelineStep, spec: PipelineSpec, prepared: Prepare
   const inputs: Record<string, StepInputRef> = {};
   for (const [param, source] of Object.entries(step.inputs ?? {})) {
     const from = book.step(source.fromStep);
-    const chosen = pickStepOutput(from.outputs, source.output ?? defaultStepOutputSelector, (o) => o.media);
+    const candidates = patched(PREFER_OUTPUT_NODES_PATCH) ? orderStepOutputs(prepared.steps[source.fromStep]?.deployment, from.outputs) : from.outputs;
+    const chosen = pickStepOutput(candidates, source.output ?? defaultStepOutputSelector, (o) => o.media);
     if (!chosen) {
       throw new StepFailure({ type: STEP_FAILURE_TYPES.noOutputs, message: `input "${param}" needs a${source.output === 'video' ? ' video' : source.output === 'first' ? 'ny file' : 'n image'} from step "${source.fromStep}", which produced none` });
     }
@@ -339,38 +335,6 @@ async function runStep(step: PipelineStep, spec: PipelineSpec, prepared: Prepare
 }
 
 /**
- * Asks RunComfy to stop a job and records what came of it on the attempt. Returns true when the job
- * had already finished on its own (its outputs may then be worth keeping).
- */
-async function stopJob(
-  acts: StepActivities,
-  args: { stepId: string; deploymentId: string; requestId: string; timings: PreparedPipeline['timings']; control: RunControl; record: JobAttempt | undefined },
-): Promise<boolean> {
-  const { stepId, requestId, control, record } = args;
-  try {
-    const cancelled = await acts.cancelJob({
-      deploymentId: args.deploymentId,
-      requestId,
-      confirmWithinMs: args.timings.cancelTimeoutMs,
-      ...(control.edges ? { retryForMs: acts.cancelRetryBudgetMs, stepId } : {}),
-    });
-    if (!control.edges) {
-      log.info('cancelled RunComfy job', { stepId, requestId, outcome: cancelled.outcome });
-      return false;
-    }
-    const outcome = cancelled.outcome === 'cancelled' ? 'confirmed' : cancelled.outcome === 'not_cancellable' ? 'already-finished' : 'unconfirmed';
-    if (record) record.cancelOutcome = outcome;
-    if (outcome === 'unconfirmed') log.error('the cancel of a RunComfy job is unconfirmed: it may still be billing', { stepId, requestId, finalStatus: cancelled.finalStatus });
-    else log.info('cancelled RunComfy job', { stepId, requestId, outcome });
-    return outcome === 'already-finished' && cancelled.finalStatus !== 'not_found' && !/cancel/i.test(cancelled.finalStatus ?? '');
-  } catch (cancelError) {
-    if (control.edges && record) record.cancelOutcome = 'unconfirmed';
-    log.error('could not cancel RunComfy job', { stepId, requestId, error: describeFailure(cancelError) });
-    return false;
-  }
-}
-
-/**
  * One submit, never retried blindly: a retry happens only when the error proves RunComfy did not
  * accept the job; an outcome that may hide an accepted job follows the configured policy.
  */
@@ -422,18 +386,6 @@ async function submitOnce(
       });
     }
   }
-}
-
-function retryDelayMs(failure: ApplicationFailure, retry: number): number {
-  const hinted = failure.nextRetryDelay;
-  if (typeof hinted === 'number') return hinted;
-  if (typeof hinted === 'string') {
-    const seconds = /^(\d+(?:\.\d+)?)\s*s$/.exec(hinted)?.[1];
-    if (seconds) return Math.round(Number(seconds) * 1000);
-    const ms = /^(\d+)\s*ms$/.exec(hinted)?.[1];
-    if (ms) return Number(ms);
-  }
-  return Math.min(1_000 * 2 ** retry, 30_000);
 }
 
 async function waitPhase(

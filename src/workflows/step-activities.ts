@@ -1,7 +1,7 @@
 import { ActivityCancellationType, proxyActivities, type ActivityOptions } from '@temporalio/workflow';
 import type { PipelineActivities } from '../activities/index.js';
-import type { PreparedPipeline } from '../shared/activity-contract.js';
-import { STEP_FAILURE_TYPES } from '../shared/pipeline-contract.js';
+import type { PreparedPipeline } from '../contract/activity-contract.js';
+import { STEP_FAILURE_TYPES } from '../contract/pipeline-contract.js';
 
 /** Default of `cancelRetryBudgetMs` for timings frozen before it existed. */
 export const DEFAULT_CANCEL_RETRY_BUDGET_MS = 45 * 60_000;

@@ -1,6 +1,6 @@
 import { CancellationScope, sleep } from '@temporalio/workflow';
-import type { PersistOutputsResult, PipelineTimings } from '../shared/activity-contract.js';
-import { STEP_FAILURE_TYPES, type JobAttempt, type StepProgress } from '../shared/pipeline-contract.js';
+import type { PersistOutputsResult, PipelineTimings } from '../contract/activity-contract.js';
+import { STEP_FAILURE_TYPES, type JobAttempt, type StepProgress } from '../contract/pipeline-contract.js';
 import { describeFailure, failureType } from './workflow-failures.js';
 import { ActivityFailure, ApplicationFailure } from '@temporalio/workflow';
 

@@ -41,3 +41,16 @@ export function retryAfterFromDetails(failure: ApplicationFailure): number | und
   }
   return undefined;
 }
+
+/** The delay an older history chose: `nextRetryDelay` when it arrived, else an exponential backoff. */
+export function retryDelayMs(failure: ApplicationFailure, retry: number): number {
+  const hinted = failure.nextRetryDelay;
+  if (typeof hinted === 'number') return hinted;
+  if (typeof hinted === 'string') {
+    const seconds = /^(\d+(?:\.\d+)?)\s*s$/.exec(hinted)?.[1];
+    if (seconds) return Math.round(Number(seconds) * 1000);
+    const ms = /^(\d+)\s*ms$/.exec(hinted)?.[1];
+    if (ms) return Number(ms);
+  }
+  return Math.min(1_000 * 2 ** retry, 30_000);
+}

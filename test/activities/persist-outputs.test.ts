@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { ActivityDeps, OutputStore } from '../../src/activities/deps.js';
 import { createPersistOutputs } from '../../src/activities/persist-outputs.js';
-import type { JobOutputRef } from '../../src/shared/activity-contract.js';
+import type { JobOutputRef } from '../../src/contract/activity-contract.js';
 
 /** Records what the activity asks the store for; the real store is exercised by the end-to-end tests. */
 function recordingStore(): OutputStore & { calls: { key: string; requestId?: string; stagingName?: string }[] } {

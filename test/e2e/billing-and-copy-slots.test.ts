@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { PipelineSpec } from '../../src/pipeline/spec.js';
-import { cancelPipelineSignal } from '../../src/shared/pipeline-contract.js';
+import { cancelPipelineSignal } from '../../src/contract/pipeline-contract.js';
 import { eventually, startPipelineStack, uniqueName, type PipelineStack } from '../support/pipeline-stack.js';
 
 const stack: PipelineStack = await startPipelineStack({

@@ -8,7 +8,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { PipelineSpec } from '../../src/pipeline/spec.js';
-import { STEP_FAILURE_TYPES } from '../../src/shared/pipeline-contract.js';
+import { STEP_FAILURE_TYPES } from '../../src/contract/pipeline-contract.js';
 import { recordHistory } from '../support/histories.js';
 import { eventually, startPipelineStack, uniqueName } from '../support/pipeline-stack.js';
 

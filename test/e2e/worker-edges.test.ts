@@ -9,9 +9,9 @@ import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { after, test } from 'node:test';
 import { parseWorkerConfig } from '../../src/config.js';
-import { createPipelineWorker } from '../../src/pipeline-worker.js';
+import { createPipelineWorker } from '../../src/worker/pipeline-worker.js';
 import type { PipelineSpec } from '../../src/pipeline/spec.js';
-import { cancelPipelineSignal } from '../../src/shared/pipeline-contract.js';
+import { cancelPipelineSignal } from '../../src/contract/pipeline-contract.js';
 import { recordHistory } from '../support/histories.js';
 import { eventually, startPipelineStack, uniqueName } from '../support/pipeline-stack.js';
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parseWorkerConfig } from '../../src/config.js';
-import { ensureSearchAttributes } from '../../src/pipeline-worker.js';
+import { ensureSearchAttributes } from '../../src/worker/pipeline-worker.js';
 
 const config = parseWorkerConfig({
   TEMPORAL_ADDRESS: '127.0.0.1:7233',
