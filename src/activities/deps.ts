@@ -12,7 +12,7 @@ export interface OutputStore {
     onProgress?: (bytesCopied: number) => void;
     requestId?: string;
     stagingName?: string;
-  }): Promise<{ key: string; bytes: number; sha256: string; contentType: string; alreadyPresent: boolean }>;
+  }): Promise<{ key: string; bytes: number; sha256: string; contentType: string; alreadyPresent: boolean; reusedBytes?: number }>;
   presignGet(key: string, options: { expiresInSeconds: number }): Promise<string>;
 }
 
@@ -24,6 +24,8 @@ export interface PipelineMetrics {
   bytesCopied(bytes: number): void;
   jobFinished(kind: string, outcome: string): void;
   jobCancelled(outcome: string): void;
+  /** Bytes of a copy that a crashed attempt had already uploaded (resumed, not sent again). */
+  copyResumed?(bytes: number): void;
   stepSucceeded(kind: string, durationSeconds: number): void;
 }
 

@@ -60,6 +60,10 @@ export function createPersistOutputs(deps: ActivityDeps) {
           ctx.cancellationSignal,
         );
         if (!stored.alreadyPresent) deps.metrics?.bytesCopied(stored.bytes);
+        if (stored.reusedBytes) {
+          deps.metrics?.copyResumed?.(stored.reusedBytes);
+          ctx.log.info('copy resumed from parts a crashed attempt had stored', { stepId: input.stepId, requestId: input.requestId, key, reusedBytes: stored.reusedBytes });
+        }
         progress.bytesCopied = bytesBefore + stored.bytes;
         progress.filesDone++;
         ctx.heartbeat(progress);

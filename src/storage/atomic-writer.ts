@@ -12,7 +12,6 @@ import {
   CreateMultipartUploadCommand,
   DeleteObjectCommand,
   HeadObjectCommand,
-  ListMultipartUploadsCommand,
   PutObjectCommand,
   UploadPartCopyCommand,
 } from '@aws-sdk/client-s3';
@@ -22,6 +21,7 @@ import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { isObjectStoreError, ObjectStoreRequestError } from './errors.js';
 import { MAX_PARTS } from './memory-budget.js';
+import { findUnfinishedUploads, resumeUpload, type UnfinishedUpload } from './resumable-upload.js';
 import { toObjectStoreRequestError } from './s3-errors.js';
 import { abortedError, type StreamMeter } from './stream-meter.js';
 
@@ -45,6 +45,8 @@ export interface WrittenObject {
   sha256: string;
   contentType: string;
   etag: string;
+  /** Bytes found already uploaded by a crashed attempt and not sent again. */
+  reusedBytes?: number;
 }
 
 export interface WriteArgs {
@@ -159,8 +161,10 @@ export class AtomicWriter {
     const { key, fullKey, meter, contentType, signal } = args;
     const direct = args.knownSha256 !== undefined && args.knownBytes !== undefined;
     const target = direct ? fullKey : `${this.keyPrefix}${this.stagingPrefix}${args.stagingName ?? randomUUID()}`;
-    // A crashed earlier attempt may have left an upload (or a staging object) at this staging key.
-    if (!direct && args.stagingName !== undefined) await this.clearStaging(target, key, signal);
+    // A crashed earlier attempt may have left an upload (or a staging object) at this staging key:
+    // resume it when its parts fit, abort it otherwise.
+    const unfinished = !direct && args.stagingName !== undefined ? await this.clearStaging(target, key, args.partSizeBytes, signal) : undefined;
+    if (unfinished) return this.resumeStaged(args, pending, target, unfinished);
     const body = Readable.from(replay(pending, args.chunks), { objectMode: false, highWaterMark: FEED_HIGH_WATER_MARK_BYTES });
     const upload = new Upload({
       client: this.client,
@@ -191,7 +195,33 @@ export class AtomicWriter {
     if (direct) {
       return { key, bytes: meter.bytes, sha256: args.knownSha256!, contentType, etag: await this.etagOf(uploadEtag, fullKey, key) };
     }
+    return this.moveIntoPlace(args, target);
+  }
 
+  /** Resumes the upload a crashed attempt left, then moves the staging object into place. */
+  private async resumeStaged(args: WriteArgs, pending: Buffer[], target: string, upload: UnfinishedUpload): Promise<WrittenObject> {
+    let reusedBytes: number;
+    try {
+      ({ reusedBytes } = await resumeUpload({
+        client: this.client,
+        bucket: this.bucket,
+        stagingKey: target,
+        upload,
+        partSizeBytes: args.partSizeBytes,
+        chunks: replay(pending, args.chunks),
+        send: (operation, run) => this.call(operation, args.key, args.signal, run),
+      }));
+    } catch (error) {
+      args.destroySource();
+      await this.abortMultipartQuietly(target, upload.uploadId);
+      throw error;
+    }
+    return { ...(await this.moveIntoPlace(args, target)), reusedBytes };
+  }
+
+  /** Server-side copy of a complete staging object to its key with the metadata, then its deletion. */
+  private async moveIntoPlace(args: WriteArgs, target: string): Promise<WrittenObject> {
+    const { key, fullKey, meter, contentType, signal } = args;
     const keepAlive = args.onProgress ? setInterval(() => args.onProgress?.(meter.bytes), this.progressKeepAliveMs) : undefined;
     try {
       if (signal?.aborted) throw abortedError(key, signal);
@@ -327,18 +357,14 @@ export class AtomicWriter {
   }
 
   /**
-   * Aborts every incomplete multipart upload at exactly `stagingKey` and deletes a staging object
-   * there: what a crashed attempt of the same copy left. Its parts cannot be trusted to match the
-   * bytes this attempt reads (nor hashed without reading them again), so they are dropped.
+   * Deals with what a crashed attempt of the same copy left at `stagingKey`: returns the incomplete
+   * upload worth resuming (parts cut the same way), aborts the others and deletes a staging object.
    */
-  private async clearStaging(stagingKey: string, key: string, signal: AbortSignal | undefined): Promise<void> {
-    const listed = await this.call('ListMultipartUploads', key, signal, (options) =>
-      this.client.send(new ListMultipartUploadsCommand({ Bucket: this.bucket, Prefix: stagingKey }), options),
-    );
-    for (const upload of listed.Uploads ?? []) {
-      if (upload.Key === stagingKey && upload.UploadId) await this.abortMultipartQuietly(stagingKey, upload.UploadId);
-    }
+  private async clearStaging(stagingKey: string, key: string, partSizeBytes: number, signal: AbortSignal | undefined): Promise<UnfinishedUpload | undefined> {
+    const { resumable, others } = await findUnfinishedUploads(this.client, this.bucket, stagingKey, partSizeBytes, (operation, run) => this.call(operation, key, signal, run));
+    for (const uploadId of others) await this.abortMultipartQuietly(stagingKey, uploadId);
     await this.deleteQuietly(stagingKey);
+    return resumable;
   }
 
   private async deleteQuietly(targetKey: string): Promise<void> {

@@ -95,6 +95,8 @@ export interface StoredObject {
   contentType: string;
   /** The store's ETag, without quotes. */
   etag: string;
+  /** Bytes an earlier, crashed attempt had already uploaded and that were not sent again. */
+  reusedBytes?: number;
 }
 
 /** Result of an idempotent write. */

@@ -124,7 +124,9 @@ for (const how of ['signal', 'temporal'] as const) {
 }
 
 test('a cancel while a submit is in flight lets it finish, cancels its job and submits nothing else', async () => {
-  const fault = await admin.addFault({ kind: 'delay', deploymentId: deployments.faceswap, operations: ['submit'], count: 1, delayMs: 3_000 });
+  // The submit takes 8 s to be answered, and its job would then run for a minute.
+  const fault = await admin.addFault({ kind: 'delay', deploymentId: deployments.faceswap, operations: ['submit'], count: 1, delayMs: 8_000 });
+  await admin.updateDeploymentConfig(deployments.faceswap, { timing: { durationMs: 60_000 } });
   try {
     const handle = await stack.start(await specFor('cancel-in-flight-submit'));
     await stepState(handle, 1, 'submitting');
@@ -132,9 +134,11 @@ test('a cancel while a submit is in flight lets it finish, cancels its job and s
     const faceswapSubmitsBefore = await submitsTo(deployments.faceswap);
     const upscaleSubmitsBefore = await submitsTo(deployments.upscale);
     await handle.signal(cancelPipelineSignal, { reason: 'mid-submit' });
+    const signalledAtMs = Date.now();
     const progress = await handle.result();
     assert.equal(progress.status, 'cancelled');
     const faceswap = progress.steps[1]!;
+    assert.ok(faceswap.requestId && (await admin.job(faceswap.requestId)).submitted_at_ms > signalledAtMs, 'the cancel reached the server while the submit was in flight');
     assert.equal(faceswap.state, 'cancelled');
     assert.ok(faceswap.requestId, 'the in-flight submit finished and its request id is known');
     assert.equal((await admin.job(faceswap.requestId)).state, 'cancelled', 'its job was cancelled');
@@ -145,6 +149,7 @@ test('a cancel while a submit is in flight lets it finish, cancels its job and s
     await recordHistory(handle, 'edges-cancel-in-flight-submit');
   } finally {
     await admin.clearFaults();
+    await admin.updateDeploymentConfig(deployments.faceswap, { timing: { durationMs: 150 } });
   }
 });
 

@@ -57,7 +57,7 @@ async function startWorker(env: Record<string, string> = {}) {
     if (worker.worker.getState() === 'RUNNING') worker.worker.shutdown();
     await running;
   });
-  return { taskQueue: config.temporal.taskQueue, stop: async () => (worker.worker.shutdown(), await running) };
+  return { taskQueue: config.temporal.taskQueue, metrics: worker.metrics, stop: async () => (worker.worker.shutdown(), await running) };
 }
 
 function t2iOnly(prefix: string, pipelineId = uniqueName(prefix)): PipelineSpec {
@@ -133,7 +133,7 @@ test('a misconfigured store (bad credentials, missing bucket) fails the step at 
   }
 });
 
-test('a worker killed mid-copy leaves no incomplete upload and no staging object once the pipeline ends', async () => {
+test('a worker killed mid-copy: the retry resumes from the stored parts, and no incomplete upload or staging object remains', async () => {
   const taskQueue = uniqueName('crash-copy');
   // 40 MiB at 8 MiB/s: five 8 MiB parts over five seconds, so the kill lands mid-upload.
   await admin.updateDeploymentConfig(t2i, { outputSizeBytes: 40 * 1024 * 1024 });
@@ -170,7 +170,9 @@ test('a worker killed mid-copy leaves no incomplete upload and no staging object
     assert.equal(output.bytes, 40 * 1024 * 1024);
     assert.equal((await store.head(output.key))?.sha256, output.sha256);
     const left = await leftovers(spec.pipelineId);
-    console.log(`killed mid-copy with ${upload.parts} part(s) stored; leftovers after the pipeline: ${left.uploads.length} incomplete upload(s), ${left.stagingObjects.length} staging object(s)`);
+    const reused = Number(/^rcp_copy_resumed_bytes_total (\d+)/m.exec(await worker.metrics.registry.metrics())?.[1] ?? 0);
+    console.log(`killed mid-copy with ${upload.parts} part(s) stored; resumed with ${reused} bytes not sent again; leftovers after the pipeline: ${left.uploads.length} incomplete upload(s), ${left.stagingObjects.length} staging object(s)`);
+    assert.ok(reused >= 8 * 1024 * 1024, `the copy resumed from the stored parts (${reused} bytes reused)`);
     assert.deepEqual(left, { uploads: [], stagingObjects: [] });
     await worker.stop();
   } finally {
