@@ -6,13 +6,15 @@
  * - Atomic: an object appears at its key only complete and with its `sha256` and `source-bytes`
  *   metadata. A file of at most one part is hashed while it is buffered and written with one
  *   PutObject. A larger one is streamed by a multipart upload to a staging key
- *   (`<keyPrefix>.staging/<uuid>`), because S3 fixes metadata when a multipart upload starts, before
- *   the hash is known; once complete it is copied server-side to its key with the metadata
+ *   (`<keyPrefix>.staging/<name>`: the output key when the caller gives one, so a retry after a
+ *   crash resumes or aborts what the crash left; else a random name), because S3 fixes metadata
+ *   when a multipart upload starts, before the hash is known; once complete it is copied server-side to its key with the metadata
  *   (CopyObject, or UploadPartCopy above R2's 5 GiB single-copy limit) and the staging object is
  *   deleted. A crash leaves at most an incomplete upload or a staging object under `.staging/`,
  *   never anything at the key; give the bucket a lifecycle rule that expires `.staging/` and aborts
  *   incomplete uploads after a day.
- * - Idempotent: `persistFromUrl` first reads the key's metadata; an object with a `sha256` and a
+ * - Idempotent: `persistFromUrl` first reads the key's metadata; an object (of the same RunComfy
+ *   request, when the caller names one in `requestId`) with a `sha256` and a
  *   `source-bytes` equal to its size is returned as is, without downloading.
  * - Verified: bytes are counted and hashed as they stream; fewer than announced (truncation), more
  *   than announced, or a failed read fails the upload before it completes, and the multipart upload
