@@ -11,7 +11,7 @@ import { after, test } from 'node:test';
 import { parseWorkerConfig } from '../../src/config.js';
 import { createPipelineWorker } from '../../src/worker/pipeline-worker.js';
 import type { PipelineSpec } from '../../src/pipeline/spec.js';
-import { cancelPipelineSignal } from '../../src/contract/pipeline-contract.js';
+import { cancelPipelineSignal, pipelineProgressQuery } from '../../src/contract/pipeline-contract.js';
 import { recordHistory } from '../support/histories.js';
 import { eventually, startPipelineStack, uniqueName } from '../support/pipeline-stack.js';
 
@@ -74,6 +74,8 @@ test('a cancel while the polling worker is dead ends the pipeline cancelled and 
       timeoutMs: 60_000,
       what: 'the job to run',
     });
+    // Only once the workflow knows the request and polls it: a kill during the submit is another case.
+    await eventually(async () => ((await handle.query(pipelineProgressQuery)).steps[0]?.state === 'running' ? true : undefined), { timeoutMs: 60_000, what: 'the poll of the running job' });
     first.kill('SIGKILL');
     await once(first, 'exit');
     await handle.signal(cancelPipelineSignal, { reason: 'worker gone' });
