@@ -47,6 +47,8 @@ export const STEP_FAILURE_TYPES = {
   noOutputs: 'NoOutputs',
   remoteApi: 'RunComfyApiError',
   storage: 'StorageError',
+  /** The object store refuses the copy for a reason retrying cannot fix (403, no such bucket, bad credentials). */
+  storageMisconfigured: 'StorageMisconfigured',
 } as const;
 
 /** Input of the pipeline workflow. */
@@ -62,6 +64,8 @@ export type StepState =
   | 'running'
   | 'fetching-result'
   | 'persisting'
+  /** The copy failed because the object store is unreachable; it is retried within the outage budget. */
+  | 'waiting-for-store'
   | 'retry-backoff'
   | 'succeeded'
   | 'failed'
@@ -92,6 +96,12 @@ export interface JobAttempt {
   /** Last status seen: queued, running, succeeded, failed, cancelled, unknown. */
   status: string;
   error?: string;
+  /**
+   * Set when the pipeline asked RunComfy to cancel this job: `confirmed` (RunComfy says cancelled),
+   * `already-finished` (it ended on its own first) or `unconfirmed` (no confirmation within the
+   * cancel budget: the job may still be billing, someone must look).
+   */
+  cancelOutcome?: 'confirmed' | 'already-finished' | 'unconfirmed';
 }
 
 export interface StepProgress {
