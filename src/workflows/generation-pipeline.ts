@@ -80,7 +80,16 @@ function nowIso(): string {
 export async function generationPipeline(input: PipelineWorkflowInput): Promise<PipelineResult> {
   const hooks = new PipelineHooks();
   // The terminal callback is handed to the outbox on every way out (succeeded, failed, cancelled).
-  return runPipeline(input, hooks).finally(() => hooks.close());
+  return runPipeline(input, hooks).then(
+    async (result) => {
+      await hooks.close();
+      return result;
+    },
+    async (error: unknown) => {
+      await hooks.close(error);
+      throw error;
+    },
+  );
 }
 
 async function runPipeline(input: PipelineWorkflowInput, hooks: PipelineHooks): Promise<PipelineResult> {
@@ -113,6 +122,7 @@ async function runPipeline(input: PipelineWorkflowInput, hooks: PipelineHooks): 
   upsertSearchAttributes([{ key: pipelineStatusKey, value: 'running' }]);
 
   try {
+    await hooks.open();
     const prepared = await work.run(() => preparePipeline({ spec }));
     await hooks.prepared(prepared);
     if (book.status === 'preparing') book.setStatus('running');
