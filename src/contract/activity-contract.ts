@@ -145,6 +145,8 @@ export interface FetchJobResultOutput {
   error?: string;
   /** Whether another attempt could succeed (e.g. out of memory, lost instance), as opposed to a bad graph or input. */
   transient?: boolean;
+  /** RunComfy's own `created_at` and `finished_at` of the job, when its result gives both (GPU facts prefer them). */
+  remoteTimes?: { createdAt: string; finishedAt: string };
 }
 
 export interface PersistOutputsInput {

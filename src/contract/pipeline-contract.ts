@@ -93,6 +93,9 @@ export interface JobAttempt {
   submittedAt?: string;
   runStartedAt?: string;
   finishedAt?: string;
+  /** RunComfy's `created_at` / `finished_at` from the job's result (its clock), when it gave them. */
+  remoteCreatedAt?: string;
+  remoteFinishedAt?: string;
   /** Last status seen: queued, running, succeeded, failed, cancelled, unknown. */
   status: string;
   error?: string;

@@ -67,6 +67,13 @@ class StepFailure extends Error {
   }
 }
 
+/** RunComfy's timestamps of a finished job, for its GPU facts (progress only: no command depends on them). */
+function keepRemoteTimes(record: JobAttempt, result: { remoteTimes?: { createdAt: string; finishedAt: string } }): void {
+  if (!result.remoteTimes) return;
+  record.remoteCreatedAt = result.remoteTimes.createdAt;
+  record.remoteFinishedAt = result.remoteTimes.finishedAt;
+}
+
 function nowIso(): string {
   return new Date().toISOString();
 }
@@ -295,6 +302,7 @@ async function runStep(step: PipelineStep, spec: PipelineSpec, prepared: Prepare
       progress.state = 'fetching-result';
       const result = finished ?? (control.edges ? await CancellationScope.nonCancellable(() => acts.fetchJobResult({ deploymentId, requestId, stepKind: step.kind })) : await acts.fetchJobResult({ deploymentId, requestId, stepKind: step.kind }));
       record.status = result.outcome;
+      keepRemoteTimes(record, result);
       if (result.outcome === 'succeeded') {
         if (result.outputs.length === 0) {
           throw new StepFailure({ type: STEP_FAILURE_TYPES.noOutputs, message: 'the job succeeded but produced no output files', requestId });
@@ -332,6 +340,7 @@ async function runStep(step: PipelineStep, spec: PipelineSpec, prepared: Prepare
         try {
           const result = await CancellationScope.nonCancellable(() => acts.fetchJobResult({ deploymentId, requestId, stepKind: step.kind }));
           liveAttempt.record.status = result.outcome;
+          keepRemoteTimes(liveAttempt.record, result);
           if (result.outcome === 'succeeded' && result.outputs.length > 0) {
             await CancellationScope.nonCancellable(() => persist(requestId, liveAttempt!.attempt, result.outputs, liveAttempt!.record));
           }
