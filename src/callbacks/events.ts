@@ -52,6 +52,8 @@ export interface StepEventData {
   phase?: string;
   /** step.progress: the step's own estimate 0–100. */
   stepProgress?: number;
+  /** step.progress while queued: jobs ahead of this one at RunComfy, when it reported it. */
+  queuePosition?: number;
   /** step.succeeded: the R2 keys written (presign on read). */
   outputs?: { key: string; bytes: number; sha256: string; contentType: string; media: string }[];
   /** step.failed: what went wrong, and whether running the job again may succeed. */
@@ -128,19 +130,20 @@ function pipelineProgressOf(progress: PipelineProgress): number {
 export interface StepMemory {
   state: string;
   attempts: number;
+  queuePosition?: number;
 }
 
 /** The events that explain how `step` changed since `before` (none when nothing that matters did). */
 export function stepEvents(step: StepProgress, before: StepMemory | undefined, atIso: string): { type: CallbackEventType; data: StepEventData }[] {
   const events: { type: CallbackEventType; data: StepEventData }[] = [];
   const was = before ?? { state: 'pending', attempts: 0 };
-  if (step.state === was.state && step.attempts.length === was.attempts) return events;
+  if (step.state === was.state && step.attempts.length === was.attempts && step.queuePosition === was.queuePosition) return events;
   if (step.state === 'pending' || step.state === 'skipped') return events;
   const attempt = step.attempts.at(-1);
   const base: StepEventData = { stepId: step.id, kind: step.kind, ...(attempt ? { attempt: attempt.attempt } : {}), ...(step.requestId ? { requestId: step.requestId } : {}) };
   if (was.state === 'pending') events.push({ type: 'step.started', data: { ...base } });
   const phase = STEP_PHASES[step.state];
-  if (phase) events.push({ type: 'step.progress', data: { ...base, ...phase } });
+  if (phase) events.push({ type: 'step.progress', data: { ...base, ...phase, ...(step.state === 'waiting' && step.queuePosition !== undefined ? { queuePosition: step.queuePosition } : {}) } });
   if (step.state === 'succeeded') {
     events.push({ type: 'step.succeeded', data: { ...base, outputs: step.outputs.map(({ key, bytes, sha256, contentType, media }) => ({ key, bytes, sha256, contentType, media })), gpu: stepGpuFacts(step, atIso) } });
   } else if (step.state === 'failed') {

@@ -105,12 +105,20 @@ export interface AwaitJobInput {
   firstReadDelayMs?: number;
   /** For metrics only. */
   stepKind?: string;
+  /**
+   * Queue phase: also return (`queued`) when RunComfy reports a queue position other than
+   * `knownQueuePosition`, so the workflow can tell the backend; the caller then waits again.
+   */
+  returnOnQueueMove?: boolean;
+  knownQueuePosition?: number;
 }
 
 export interface AwaitJobResult {
-  /** Normalised: running, completed, cancelled (completed covers succeeded and failed). */
-  status: 'running' | 'completed' | 'cancelled';
+  /** Normalised: queued (only with `returnOnQueueMove`), running, completed, cancelled (completed covers succeeded and failed). */
+  status: 'queued' | 'running' | 'completed' | 'cancelled';
   statusReads: number;
+  /** With `queued`: the new queue position. */
+  queuePosition?: number;
   /** With `includeResult`, once the job is terminal. */
   result?: FetchJobResultOutput;
 }

@@ -123,6 +123,8 @@ export interface StepProgress {
   deploymentId?: string;
   /** RunComfy hardware SKUs of that deployment. */
   hardware?: string[];
+  /** While the job waits in RunComfy's queue: how many jobs are ahead of it, as last reported. */
+  queuePosition?: number;
 }
 
 export interface StepError {

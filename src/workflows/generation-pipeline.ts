@@ -35,6 +35,7 @@ import { ProgressBook } from './pipeline-progress.js';
 import { stopIfRequested, type RunControl } from './run-control.js';
 import { stopJob } from './stop-job.js';
 import { stepActivities, type StepActivities } from './step-activities.js';
+import { waitInQueue } from './queue-phase.js';
 import { persistThroughOutages } from './store-outage.js';
 import { asCancellation, describeFailure, failureType, isCancellationLike, retryAfterFromDetails, retryDelayMs } from './workflow-failures.js';
 
@@ -286,7 +287,9 @@ async function runStep(step: PipelineStep, spec: PipelineSpec, prepared: Prepare
       // The wait returns the result itself (one activity less per step); older histories fetched it separately.
       const waitReturnsResult = patched(WAIT_RETURNS_RESULT_PATCH);
       const polling = { deploymentId, requestId, initialIntervalMs: timings.pollInitialIntervalMs, maxIntervalMs: timings.pollMaxIntervalMs, ...(waitReturnsResult ? { includeResult: true, stepKind: step.kind } : {}) };
-      const queue = await waitPhase(acts, { ...polling, phase: 'queue', budgetMs: resolved.deployment.budgets.queueTimeoutMs, phaseStartedAtMs: Date.now() }, control);
+      const queueInput = { ...polling, phase: 'queue' as const, budgetMs: resolved.deployment.budgets.queueTimeoutMs, phaseStartedAtMs: Date.now() };
+      const queue = await waitInQueue((wait) => waitPhase(acts, wait, control), queueInput, (position) => (progress.queuePosition = position));
+      delete progress.queuePosition;
       let finished = queue.result;
       if (queue.status === 'running') {
         record.status = 'running';
@@ -350,6 +353,7 @@ async function runStep(step: PipelineStep, spec: PipelineSpec, prepared: Prepare
       }
     }
     if (progress.state !== 'succeeded') progress.finishedAt = nowIso();
+    delete progress.queuePosition;
     if (isCancellation(error)) {
       // A step whose outputs were all kept stays succeeded; the pipeline still ends cancelled.
       if (progress.state !== 'succeeded') progress.state = 'cancelled';

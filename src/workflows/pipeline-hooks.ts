@@ -101,7 +101,7 @@ export class PipelineHooks {
     const at = new Date().toISOString();
     for (const step of progress.steps) {
       for (const event of stepEvents(step, this.#memory.get(step.id), at)) this.#emit(event.type, event.data, progress, at);
-      this.#memory.set(step.id, { state: step.state, attempts: step.attempts.length });
+      this.#memory.set(step.id, { state: step.state, attempts: step.attempts.length, ...(step.queuePosition !== undefined ? { queuePosition: step.queuePosition } : {}) });
     }
   }
 

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { test } from 'node:test';
-import type { CallbackDeliveryRecord, CallbackEvent, PipelineEventData } from '../../src/callbacks/events.js';
+import type { CallbackDeliveryRecord, CallbackEvent, PipelineEventData, StepEventData } from '../../src/callbacks/events.js';
 import { CALLBACK_OUTBOX_WORKFLOW_TYPE, callbackEventSignal, callbackOutboxWorkflowId } from '../../src/callbacks/events.js';
 import { verifyCallback } from '../../src/callbacks/signature.js';
 import { PipelineClient } from '../../src/client/index.js';
@@ -136,4 +136,34 @@ test('progress events pending when the terminal event is queued are superseded; 
   assert.deepEqual(events.map((e) => e.sequence), [1, 2, 3]);
   assert.deepEqual(events.map((e) => e.id.split('-').at(-1)), ['1', '4', '6'], 'ids stay those the pipeline gave, for deduplication');
   assert.deepEqual(done.filter((r) => r.outcome === 'superseded').map((r) => r.sequence), [undefined, undefined, undefined]);
+});
+
+test('step.progress carries the queue position while a job waits behind others, and status shows it', async () => {
+  await stack.emulator.admin.updateDeploymentConfig(t2iDeployment, { max_instances: 1, timing: { durationMs: 2_000 } });
+  try {
+    const ahead = [specFor('/ok'), specFor('/ok')];
+    for (const spec of ahead) {
+      await pipelines.start(spec);
+      // One after the other, so each is submitted before the next: the queue order is known.
+      await eventually(async () => ((await pipelines.getStatus(spec.pipelineId)).steps[0]?.requestId ? true : undefined), { what: 'job submitted', intervalMs: 50 });
+    }
+    const spec = specFor('/ok');
+    await pipelines.start(spec);
+    const seen = await eventually(async () => {
+      const position = (await pipelines.getStatus(spec.pipelineId)).steps[0]?.queuePosition;
+      return position !== undefined ? position : undefined;
+    }, { what: 'a queue position in status', intervalMs: 50 });
+    assert.ok(seen >= 0 && seen <= 1, `position ${seen}`);
+    await Promise.all([...ahead, spec].map((s) => pipelines.result(s.pipelineId)));
+    await outboxRecords(spec.pipelineId);
+    const positions = receiver
+      .deliveredFor(spec.pipelineId)
+      .filter((e) => e.type === 'step.progress' && (e.data as StepEventData).phase === 'queued')
+      .map((e) => (e.data as StepEventData).queuePosition);
+    // Two jobs ahead: one running, one queued (position 1); then that one runs (position 0).
+    assert.deepEqual(positions.filter((p) => p !== undefined), [1, 0], JSON.stringify(positions));
+    assert.equal((await pipelines.getStatus(spec.pipelineId)).steps[0]?.queuePosition, undefined, 'no queue position once the job ran');
+  } finally {
+    await stack.emulator.admin.updateDeploymentConfig(t2iDeployment, { max_instances: 8, timing: { durationMs: 150 } });
+  }
 });
