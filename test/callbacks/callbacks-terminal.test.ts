@@ -12,6 +12,7 @@ import { CALLBACK_OUTBOX_WORKFLOW_TYPE, callbackEventSignal, callbackOutboxWorkf
 import { verifyCallback } from '../../src/callbacks/signature.js';
 import { PipelineClient } from '../../src/client/index.js';
 import type { PipelineSpec } from '../../src/pipeline/spec.js';
+import { recordHistory } from '../support/histories.js';
 import { eventually, startPipelineStack } from '../support/pipeline-stack.js';
 import { startCallbackReceiver } from './receiver.js';
 
@@ -66,6 +67,7 @@ test('a pipeline cancelled while it is prepared sends pipeline.cancelled, signed
     assert.equal(verifyCallback(OLD_SECRET, delivery.headers, delivery.body).id, events[0]!.id, 'a receiver still on the old secret verifies');
     assert.equal(verifyCallback(SECRET, delivery.headers, delivery.body).id, events[0]!.id, 'a receiver on the new secret verifies');
     assert.equal((await stack.emulator.admin.counters(t2iDeployment)).total.submits, 0, 'no job was submitted');
+    await recordHistory(stack.client.workflow.getHandle(`pipeline-${spec.pipelineId}`), 'callbacks-cancel-preparing');
   } finally {
     await stack.emulator.admin.clearFaults();
   }
@@ -124,6 +126,7 @@ test('during an outage longer than the window the terminal event goes out one wi
   assert.ok(terminalTry - firstTry < 3 * windowMs, `the terminal event was first tried ${terminalTry - firstTry} ms after the first event`);
   assert.deepEqual(done.map((r) => r.outcome), types.map(() => 'undelivered'));
   assert.deepEqual(done.map((r) => r.sequence), [1, 2, 3, 4, 5, 6, 7]);
+  await recordHistory(stack.client.workflow.getHandle(callbackOutboxWorkflowId(pipelineId)), 'callback-outbox-deadlines');
 });
 
 test('progress events pending when the terminal event is queued are superseded; the backend sees sequences 1..n without gaps', async () => {
@@ -163,6 +166,7 @@ test('step.progress carries the queue position while a job waits behind others, 
     // Two jobs ahead: one running, one queued (position 1); then that one runs (position 0).
     assert.deepEqual(positions.filter((p) => p !== undefined), [1, 0], JSON.stringify(positions));
     assert.equal((await pipelines.getStatus(spec.pipelineId)).steps[0]?.queuePosition, undefined, 'no queue position once the job ran');
+    await recordHistory(stack.client.workflow.getHandle(`pipeline-${spec.pipelineId}`), 'callbacks-queue-position');
   } finally {
     await stack.emulator.admin.updateDeploymentConfig(t2iDeployment, { max_instances: 8, timing: { durationMs: 150 } });
   }
