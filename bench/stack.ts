@@ -151,7 +151,7 @@ export async function startBenchStack(options: StackOptions): Promise<BenchStack
     const client = new Client({ connection, namespace: temporalInfo.namespace });
     const s3Client = createObjectStoreClient({ ...s3Info, maxSockets: 64 });
     stops.push(async () => s3Client.destroy());
-    const store = new ObjectStore({ client: s3Client, bucket: s3Info.bucket });
+    const store = new ObjectStore({ client: s3Client, bucket: s3Info.bucket, sourcePolicy: { allowLoopback: true, allowedHosts: [] } });
 
     return {
       temporal: temporalInfo,

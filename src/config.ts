@@ -4,6 +4,8 @@
  * the value (some are secrets).
  */
 import { z } from 'zod';
+import { parseHostPatterns } from './net/address-guard.js';
+import type { AddressPolicy } from './net/address-guard.js';
 import type { PipelineTimings } from './shared/activity-contract.js';
 import { DEFAULT_TASK_QUEUE } from './shared/pipeline-contract.js';
 
@@ -62,6 +64,16 @@ export const workerEnvSchema = z.object({
   HEARTBEAT_THROTTLE_MS: positiveInt().default(5_000),
   WORKFLOW_BUNDLE_PATH: z.string().min(1).optional(),
 
+  // Output downloads: RunComfy's output URLs are data from outside (see src/net/address-guard.ts).
+  OUTPUT_HOSTS: z.string().optional(),
+  OUTPUT_ALLOW_LOOPBACK: bool.default(false),
+  MAX_OUTPUT_BYTES: positiveInt().default(2 * 1024 * MIB),
+  OUTPUT_IDLE_TIMEOUT_MS: positiveInt(3_600_000).default(30_000),
+  OUTPUT_DEADLINE_MS: positiveInt(24 * 3_600_000).default(15 * 60_000),
+  // Payload encryption (src/codec): `id:base64key` entries, the first one encrypts.
+  PAYLOAD_KEYS: z.string().optional(),
+  PAYLOAD_KEY_FILE: z.string().min(1).optional(),
+
   METRICS_PORT: port.default(9464),
   TEMPORAL_METRICS_PORT: port.default(9465),
   LOG_LEVEL: z.enum(['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR'], { error: 'expected TRACE, DEBUG, INFO, WARN or ERROR' }).default('INFO'),
@@ -84,6 +96,15 @@ export interface WorkerConfig {
   metricsPort: number;
   temporalMetricsPort: number;
   logLevel: WorkerEnv['LOG_LEVEL'];
+  downloads: { policy: AddressPolicy; maxOutputBytes: number; idleTimeoutMs: number; deadlineMs: number };
+  /** Raw payload key settings, turned into a codec by `loadPayloadKeys` (which reads the key file). */
+  payloadKeys: PayloadKeySettings;
+}
+
+/** Where payload encryption keys come from; both unset = payloads stay plain. */
+export interface PayloadKeySettings {
+  keys?: string;
+  keyFile?: string;
 }
 
 /** A configuration problem: names each variable and why it was refused. */
@@ -109,6 +130,15 @@ export function parseWorkerConfig(env: Readonly<Record<string, string | undefine
   }
   const e = parsed.data;
   const partSizeBytes = e.COPY_PART_SIZE_MB * MIB;
+  let allowedHosts: string[];
+  try {
+    allowedHosts = parseHostPatterns(e.OUTPUT_HOSTS);
+  } catch (error) {
+    throw new ConfigError([`OUTPUT_HOSTS: ${(error as Error).message}`]);
+  }
+  if (e.MAX_OUTPUT_BYTES > partSizeBytes * 10_000) {
+    throw new ConfigError([`MAX_OUTPUT_BYTES: must be at most COPY_PART_SIZE_MB × 10,000 parts (${partSizeBytes * 10_000})`]);
+  }
   return {
     temporal: { address: e.TEMPORAL_ADDRESS, namespace: e.TEMPORAL_NAMESPACE, taskQueue: e.TEMPORAL_TASK_QUEUE, ...(e.TEMPORAL_API_KEY ? { apiKey: e.TEMPORAL_API_KEY } : {}), tls: e.TEMPORAL_TLS ?? e.TEMPORAL_API_KEY !== undefined },
     runcomfy: { baseUrl: e.RUNCOMFY_BASE_URL, token: e.RUNCOMFY_TOKEN, inferenceApiVersion: e.RUNCOMFY_INFERENCE_API_VERSION },
@@ -140,6 +170,13 @@ export function parseWorkerConfig(env: Readonly<Record<string, string | undefine
     metricsPort: e.METRICS_PORT,
     temporalMetricsPort: e.TEMPORAL_METRICS_PORT,
     logLevel: e.LOG_LEVEL,
+    downloads: {
+      policy: { allowLoopback: e.OUTPUT_ALLOW_LOOPBACK, allowedHosts },
+      maxOutputBytes: e.MAX_OUTPUT_BYTES,
+      idleTimeoutMs: e.OUTPUT_IDLE_TIMEOUT_MS,
+      deadlineMs: e.OUTPUT_DEADLINE_MS,
+    },
+    payloadKeys: { ...(e.PAYLOAD_KEYS ? { keys: e.PAYLOAD_KEYS } : {}), ...(e.PAYLOAD_KEY_FILE ? { keyFile: e.PAYLOAD_KEY_FILE } : {}) },
   };
 }
 

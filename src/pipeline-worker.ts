@@ -83,7 +83,16 @@ export async function createPipelineWorker(options: PipelineWorkerOptions): Prom
 
   const runcomfy = new RunComfyClient({ baseUrl: config.runcomfy.baseUrl, token: config.runcomfy.token, inferenceApiVersion: config.runcomfy.inferenceApiVersion });
   const s3 = createObjectStoreClient({ ...config.store, maxSockets: 64 });
-  const store = new ObjectStore({ client: s3, bucket: config.store.bucket, partSizeBytes: config.store.partSizeBytes, queueSize: config.store.queueSize });
+  const store = new ObjectStore({
+    client: s3,
+    bucket: config.store.bucket,
+    partSizeBytes: config.store.partSizeBytes,
+    queueSize: config.store.queueSize,
+    sourcePolicy: config.downloads.policy,
+    maxOutputBytes: config.downloads.maxOutputBytes,
+    downloadIdleTimeoutMs: config.downloads.idleTimeoutMs,
+    downloadDeadlineMs: config.downloads.deadlineMs,
+  });
   const metrics = new PrometheusPipelineMetrics();
   const activities = createActivities({
     runcomfy,

@@ -185,6 +185,8 @@ export function inProcessWorkerConfig(endpoints: WorkerEndpoints, timings: Worke
     SHUTDOWN_GRACE_MS: timings.shutdownGraceMs?.toString(),
     METRICS_PORT: '0',
     TEMPORAL_METRICS_PORT: '0',
+    // The emulator serves output files on 127.0.0.1; production refuses loopback.
+    OUTPUT_ALLOW_LOOPBACK: 'true',
   };
   return parseWorkerConfig(env);
 }

@@ -52,7 +52,11 @@ import {
 } from './memory-budget.js';
 import { assertObjectKeyLength, keyBasename } from './output-key.js';
 import { isS3NotFound, toObjectStoreRequestError } from './s3-errors.js';
-import { classifyTransportError, describeSourceUrl, discardBody, openSource } from './source-download.js';
+import { classifyTransportError, DEFAULT_IDLE_TIMEOUT_MS, describeSourceUrl, discardBody, openSource } from './source-download.js';
+import { contentDispositionFor, SNIFF_BYTES, storedContentType } from './content-sniff.js';
+import { OutputSourceStalledError } from './source-errors.js';
+import { DEFAULT_ADDRESS_POLICY } from '../net/address-guard.js';
+import type { AddressPolicy } from '../net/address-guard.js';
 import { abortedError, StreamMeter } from './stream-meter.js';
 
 /** User metadata every stored object carries (sent as `x-amz-meta-<name>`). */
@@ -103,7 +107,19 @@ export interface ObjectStoreOptions {
   maxRedirections?: number;
   /** While the final server-side copy runs, `onProgress` repeats the total this often (default 1000 ms). */
   progressKeepAliveMs?: number;
+  /** Which download targets are allowed (default: public addresses only, see `src/net/address-guard.ts`). */
+  sourcePolicy?: AddressPolicy;
+  /** Largest file a download may store, whatever the source announces (default {@link DEFAULT_MAX_OUTPUT_BYTES}). */
+  maxOutputBytes?: number;
+  /** Longest silence of a source, for headers and between body chunks (default 30 s). */
+  downloadIdleTimeoutMs?: number;
+  /** Longest one download-and-store may take (default 15 min). */
+  downloadDeadlineMs?: number;
 }
+
+/** Default MAX_OUTPUT_BYTES: 2 GiB, far above any image or short video a pipeline step makes. */
+export const DEFAULT_MAX_OUTPUT_BYTES = 2 * 1024 * 1024 * 1024;
+export const DEFAULT_DOWNLOAD_DEADLINE_MS = 15 * 60_000;
 
 /** A stored object, as returned by the write operations. */
 export interface StoredObject {
@@ -197,6 +213,8 @@ interface StoreArgs {
   onProgress: ((bytesCopied: number) => void) | undefined;
   /** Stops the source at once (abort, failure, cleanup); must be idempotent. */
   destroySource: () => void;
+  /** Picks the stored type once the file's first bytes are known (downloads: the bytes beat the source's header). */
+  contentTypeFromHead?: (head: Buffer) => string;
 }
 
 /**
@@ -217,6 +235,10 @@ export class ObjectStore {
   private readonly fetchDispatcher: Dispatcher | undefined;
   private readonly maxRedirections: number;
   private readonly progressKeepAliveMs: number;
+  private readonly sourcePolicy: AddressPolicy;
+  private readonly maxOutputBytes: number;
+  private readonly downloadIdleTimeoutMs: number;
+  private readonly downloadDeadlineMs: number;
 
   constructor(options: ObjectStoreOptions) {
     if (options.bucket.length === 0) throw new RangeError('bucket must not be empty');
@@ -233,6 +255,11 @@ export class ObjectStore {
     this.fetchDispatcher = options.fetchDispatcher;
     this.maxRedirections = integerInRange('maxRedirections', options.maxRedirections ?? DEFAULT_MAX_REDIRECTIONS, 0, 20);
     this.progressKeepAliveMs = integerInRange('progressKeepAliveMs', options.progressKeepAliveMs ?? 1000, 1, 3_600_000);
+    this.sourcePolicy = options.sourcePolicy ?? DEFAULT_ADDRESS_POLICY;
+    // The part size follows from this limit, never from a source's announced length.
+    this.maxOutputBytes = integerInRange('maxOutputBytes', options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES, 1, this.partSizeBytes * MAX_PARTS);
+    this.downloadIdleTimeoutMs = integerInRange('downloadIdleTimeoutMs', options.downloadIdleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS, 1, 3_600_000);
+    this.downloadDeadlineMs = integerInRange('downloadDeadlineMs', options.downloadDeadlineMs ?? DEFAULT_DOWNLOAD_DEADLINE_MS, 1, 24 * 3_600_000);
   }
 
   /** The key in the bucket for a caller's key: the key prefix plus the key. */
@@ -270,7 +297,28 @@ export class ObjectStore {
 
     const description = describeSourceUrl(input.sourceUrl);
     const dispatcher = input.fetchDispatcher ?? this.fetchDispatcher;
-    const source = await openSource({ sourceUrl: input.sourceUrl, key, signal, maxRedirections: this.maxRedirections, ...(dispatcher ? { dispatcher } : {}) });
+    // The deadline stops the download and the upload alike; the caller's signal still means "cancelled".
+    const deadline = AbortSignal.timeout(this.downloadDeadlineMs);
+    const combined = AbortSignal.any([signal, deadline]);
+    const overDeadline = (error: unknown): Error =>
+      deadline.aborted && !signal.aborted
+        ? new OutputSourceStalledError({ message: `${description} was not stored within ${this.downloadDeadlineMs} ms for "${key}"`, key, limit: 'deadline', limitMs: this.downloadDeadlineMs, cause: error })
+        : (error as Error);
+    let source;
+    try {
+      source = await openSource({
+        sourceUrl: input.sourceUrl,
+        key,
+        signal: combined,
+        maxRedirections: this.maxRedirections,
+        policy: this.sourcePolicy,
+        idleTimeoutMs: this.downloadIdleTimeoutMs,
+        maxBytes: this.maxOutputBytes,
+        ...(dispatcher ? { dispatcher } : {}),
+      });
+    } catch (error) {
+      throw overDeadline(error);
+    }
     const destroySource = (): void => discardBody(source.body);
     try {
       const { announcedBytes } = source;
@@ -283,33 +331,34 @@ export class ObjectStore {
         });
       }
       const expectedBytes = input.expectedBytes ?? announcedBytes;
-      const contentType = resolveContentType({
-        explicit: input.contentType,
-        fromSource: source.contentType,
-        filenames: [keyBasename(key), urlBasename(input.sourceUrl)],
-      });
+      const filenames = [keyBasename(key), urlBasename(input.sourceUrl)];
       const meter = new StreamMeter({
         key,
         sourceDescription: description,
-        signal,
+        signal: combined,
+        maxBytes: this.maxOutputBytes,
         ...(expectedBytes === undefined ? {} : { expectedBytes }),
         ...(input.onProgress ? { onProgress: input.onProgress } : {}),
-        classifyReadError: (error) => classifyTransportError(error, `reading ${description} for "${key}" failed`, key),
+        classifyReadError: (error) => classifyTransportError(error, `reading ${description} for "${key}" failed`, key, this.downloadIdleTimeoutMs),
       });
       const stored = await this.store({
         key,
         fullKey,
         meter,
         chunks: meter.meter(source.body),
-        contentType,
-        signal,
-        partSizeBytes: effectivePartSizeBytes(this.partSizeBytes, expectedBytes),
+        contentType: resolveContentType({ explicit: input.contentType, fromSource: source.contentType, filenames }),
+        contentTypeFromHead: (head) => storedContentType({ explicit: input.contentType, head, fromSource: source.contentType, filenames }),
+        signal: combined,
+        // From the configured limit only: an announced length must not size the parts (memory).
+        partSizeBytes: effectivePartSizeBytes(this.partSizeBytes, this.maxOutputBytes),
         knownSha256: undefined,
         knownBytes: expectedBytes,
         onProgress: input.onProgress,
         destroySource,
       });
       return { ...stored, alreadyPresent: false };
+    } catch (error) {
+      throw overDeadline(error);
     } finally {
       destroySource();
     }
@@ -460,8 +509,9 @@ export class ObjectStore {
    * one PutObject writes them with their metadata. Otherwise a multipart upload takes over, fed
    * with the buffered chunks and then the rest of the stream.
    */
-  private async store(args: StoreArgs): Promise<StoredObject> {
-    const { key, fullKey, meter, chunks, contentType, signal } = args;
+  private async store(storeArgs: StoreArgs): Promise<StoredObject> {
+    let args = storeArgs;
+    const { key, fullKey, meter, chunks, signal } = args;
     // The download's own signal stops an undici body; files and caller streams need this.
     const onAbort = (): void => args.destroySource();
     signal?.addEventListener('abort', onAbort, { once: true });
@@ -478,6 +528,13 @@ export class ObjectStore {
         pending.push(next.value);
         pendingBytes += next.value.byteLength;
       }
+      if (args.contentTypeFromHead && pending.length > 0) {
+        const first = pending[0]!;
+        const head = first.byteLength >= SNIFF_BYTES || pending.length === 1 ? first : Buffer.concat(pending).subarray(0, SNIFF_BYTES);
+        args = { ...args, contentType: args.contentTypeFromHead(head) };
+      }
+      const { contentType } = args;
+      const disposition = contentDispositionFor(contentType);
       if (!ended) return await this.storeMultipart(args, pending);
 
       const body = pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingBytes);
@@ -491,6 +548,7 @@ export class ObjectStore {
             Body: body,
             ContentLength: body.byteLength,
             ContentType: contentType,
+            ...(disposition ? { ContentDisposition: disposition } : {}),
             Metadata: objectMetadata(sha256, body.byteLength),
           }),
           options,
@@ -516,6 +574,7 @@ export class ObjectStore {
         Key: target,
         Body: body,
         ContentType: contentType,
+        ...dispositionParam(contentType),
         ...(direct ? { Metadata: objectMetadata(args.knownSha256!, args.knownBytes!) } : {}),
       },
       partSize: args.partSizeBytes,
@@ -572,6 +631,7 @@ export class ObjectStore {
             MetadataDirective: 'REPLACE',
             Metadata: metadata,
             ContentType: contentType,
+            ...dispositionParam(contentType),
           }),
           options,
         ),
@@ -584,7 +644,7 @@ export class ObjectStore {
     const partSizeBytes = Math.max(this.copyPartSizeBytes, Math.ceil(bytes / MAX_PARTS));
     const partCount = Math.ceil(bytes / partSizeBytes);
     const created = await this.call('CreateMultipartUpload', key, signal, (options) =>
-      this.client.send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: fullKey, ContentType: contentType, Metadata: metadata }), options),
+      this.client.send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: fullKey, ContentType: contentType, ...dispositionParam(contentType), Metadata: metadata }), options),
     );
     const uploadId = created.UploadId;
     if (!uploadId) {
@@ -680,6 +740,11 @@ export class ObjectStore {
       // A staging object left behind is collected by the lifecycle rule on the staging prefix.
     }
   }
+}
+
+function dispositionParam(contentType: string): { ContentDisposition?: string } {
+  const disposition = contentDispositionFor(contentType);
+  return disposition ? { ContentDisposition: disposition } : {};
 }
 
 function objectMetadata(sha256: string, bytes: number): Record<string, string> {
