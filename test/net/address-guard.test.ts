@@ -4,7 +4,7 @@
  * and it counts connections to prove a refused loopback URL never reached it.
  */
 import assert from 'node:assert/strict';
-import type { LookupAddress } from 'node:dns';
+import type { lookup, LookupAddress } from 'node:dns';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
@@ -130,7 +130,7 @@ describe('guarded agent', () => {
     const found = table[hostname];
     if (found) callback(null, found);
     else callback(Object.assign(new Error(`no such name ${hostname}`), { code: 'ENOTFOUND' }), []);
-  }) as unknown as typeof import('node:dns').lookup;
+  }) as unknown as typeof lookup;
 
   async function refusal(url: string, policy: AddressPolicy): Promise<AddressRefusedError> {
     const dispatcher = createGuardedAgent({ policy, resolve });
