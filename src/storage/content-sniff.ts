@@ -59,7 +59,10 @@ export function storedContentType(choices: { explicit?: string | undefined; head
     if (byName) return byName;
   }
   const fromSource = informativeContentType(choices.fromSource);
-  return fromSource ?? 'application/octet-stream';
+  // An image or video claim the bytes did not back up is not believed (every format a pipeline
+  // makes has a signature above); other claims are kept, and get `attachment` below.
+  if (fromSource === undefined || /^(image|video)\//i.test(fromSource)) return 'application/octet-stream';
+  return fromSource;
 }
 
 /**

@@ -120,6 +120,9 @@ export class StreamMeter {
     const { signal, key, expectedBytes, sourceDescription } = this.options;
     if (signal?.aborted) return abortedError(key, signal);
     if (isObjectStoreError(error)) return error;
+    // A source that went quiet is a stall, whatever it announced: the caller's classifier says so.
+    const code = (error as { code?: unknown } | null | undefined)?.code;
+    if (code === 'UND_ERR_BODY_TIMEOUT') return this.options.classifyReadError(error, this.bytes);
     if (expectedBytes !== undefined && this.bytes < expectedBytes) {
       return new SourceTruncatedError({
         message: `${sourceDescription} broke off after ${this.bytes} of ${expectedBytes} bytes for "${key}"`,
