@@ -709,7 +709,7 @@ async function main(): Promise<number> {
     const uploaded = await client.uploadInput({ bytes: face.bytes }, { key: `inputs/${flags.pipelineId}/face${face.extension}`, contentType: face.contentType });
     out.log(`face image stored as ${uploaded.key} (${formatBytes(uploaded.bytes)})`);
 
-    const spec = defaultPipelineSpec({ pipelineId: flags.pipelineId, prompt: flags.prompt, faceImageUrl: uploaded.url }, registry);
+    const spec = defaultPipelineSpec({ pipelineId: flags.pipelineId, prompt: flags.prompt, faceImageUrl: uploaded.ref }, registry);
     const started = await client.start(spec);
     if (started.alreadyStarted) out.log(`pipeline ${flags.pipelineId} was already started with this spec: following it`);
     const webUiPath = `/namespaces/${encodeURIComponent(namespace)}/workflows/${encodeURIComponent(started.workflowId)}/${encodeURIComponent(started.runId)}/history`;

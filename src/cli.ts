@@ -243,7 +243,7 @@ async function startCommand(ctx: Context, values: Values, positionals: readonly 
     if (!/^(https?:|data:)/i.test(faceImage)) {
       if (!existsSync(faceImage)) throw new UsageError(`--face-image: no such file "${faceImage}" (pass an http(s) URL or a local file)`);
       const uploaded = await (await ctx.pipelines()).uploadInput({ path: faceImage });
-      faceImageUrl = uploaded.url;
+      faceImageUrl = uploaded.ref;
       if (!ctx.json) process.stderr.write(`uploaded ${faceImage} to ${uploaded.key} (${formatBytes(uploaded.bytes)})\n`);
     }
     spec = defaultPipelineSpec({ pipelineId, prompt, faceImageUrl, ...(seed !== undefined ? { seed } : {}) }, ctx.registry(false));

@@ -9,6 +9,9 @@ import { existsSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { createActivities } from './activities/index.js';
+import { encryptingDataConverter } from './codec/aes-gcm-codec.js';
+import { loadPayloadKeys } from './codec/payload-keys.js';
+import { ConfigError } from './config.js';
 import type { WorkerConfig } from './config.js';
 import { PrometheusPipelineMetrics, serveMetrics } from './observability/metrics.js';
 import { loadRegistryFileSync } from './pipeline/registry-file.js';
@@ -79,6 +82,13 @@ export async function ensureSearchAttributes(config: WorkerConfig): Promise<void
 export async function createPipelineWorker(options: PipelineWorkerOptions): Promise<PipelineWorker> {
   const { config } = options;
   const registry = options.registry ?? loadRegistryFileSync(config.registryPath);
+  let payloadKeys;
+  try {
+    payloadKeys = loadPayloadKeys(config.payloadKeys);
+  } catch (error) {
+    throw new ConfigError([(error as Error).message]);
+  }
+  const dataConverter = encryptingDataConverter(payloadKeys);
   await ensureSearchAttributes(config);
 
   const runcomfy = new RunComfyClient({ baseUrl: config.runcomfy.baseUrl, token: config.runcomfy.token, inferenceApiVersion: config.runcomfy.inferenceApiVersion });
@@ -124,6 +134,8 @@ export async function createPipelineWorker(options: PipelineWorkerOptions): Prom
       taskQueue: config.temporal.taskQueue,
       ...workflowSource,
       activities,
+      // Every payload (inputs, results, failure details, heartbeats) is encrypted when keys are set.
+      ...(dataConverter ? { dataConverter } : {}),
       // Polls are long, mostly idle activities: one slot each, so the limit is about pipelines in flight.
       maxConcurrentActivityTaskExecutions: config.worker.maxConcurrentActivities,
       maxConcurrentWorkflowTaskExecutions: config.worker.maxConcurrentWorkflowTasks,

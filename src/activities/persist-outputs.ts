@@ -1,6 +1,7 @@
 import { Context } from '@temporalio/activity';
 import type { PersistOutputsHeartbeat, PersistOutputsInput, PersistOutputsResult } from '../shared/activity-contract.js';
 import type { PersistedOutput } from '../shared/pipeline-contract.js';
+import { urlWithoutQuery } from '../net/redact-urls.js';
 import { deterministicOutputKey } from '../storage/output-key.js';
 import type { ActivityDeps } from './deps.js';
 import { cancellationOf, storageFailure } from './failures.js';
@@ -33,7 +34,8 @@ export function createPersistOutputs(deps: ActivityDeps) {
         const stored = await copySlots.run(
           () =>
             deps.store.persistFromUrl({
-              sourceUrl: output.url,
+              // History keeps where a file came from, never the signature or token in its query.
+          sourceUrl: urlWithoutQuery(output.url),
               key,
               signal: ctx.cancellationSignal,
               onProgress: (bytes) => {
@@ -61,7 +63,7 @@ export function createPersistOutputs(deps: ActivityDeps) {
       } catch (error) {
         const cancelled = cancellationOf(ctx);
         if (cancelled) throw cancelled;
-        throw storageFailure(error);
+        throw storageFailure(error, { stepId: input.stepId, requestId: input.requestId });
       }
     }
     if (input.stepStartedAtMs !== undefined) deps.metrics?.stepSucceeded(input.stepKind ?? 'unknown', (Date.now() - input.stepStartedAtMs) / 1000);

@@ -17,6 +17,7 @@ import {
   type WorkflowExecutionDescription,
   type WorkflowHandle,
 } from '@temporalio/client';
+import type { PayloadCodec } from '@temporalio/common';
 import type { LoadedDataConverter } from '@temporalio/common';
 import { decodeArrayFromPayloads } from '@temporalio/common/lib/internal-non-workflow/codec-helpers.js';
 import { createHash } from 'node:crypto';
@@ -97,6 +98,11 @@ export interface PipelineClientConnectOptions extends PipelineClientCommonOption
   apiKey?: string;
   /** The R2 (or S3) bucket, for uploads of inputs and presigned links to outputs. */
   store?: ObjectStoreConfig;
+  /**
+   * Encrypts what the client sends and decrypts what it reads: give it the codec the workers use
+   * (`new AesGcmPayloadCodec(loadPayloadKeys(...))` from `src/codec`) when PAYLOAD_KEYS is set.
+   */
+  payloadCodec?: PayloadCodec;
 }
 
 /** Options of the {@link PipelineClient} constructor: bring your own Temporal client (and store). */
@@ -157,7 +163,7 @@ function timestampIso(time: { seconds?: unknown; nanos?: number | null } | null 
 function withUploadHints(issues: readonly PipelineSpecIssue[]): PipelineSpecIssue[] {
   return issues.map((issue) =>
     /data URI is \d+ characters|pass media as URLs/.test(issue.message)
-      ? { path: issue.path, message: `${issue.message}; use PipelineClient.uploadInput() (CLI: pass a local file path) and put the returned URL in the spec` }
+      ? { path: issue.path, message: `${issue.message}; use PipelineClient.uploadInput() (CLI: pass a local file path) and put the returned ref (r2://…) in the spec` }
       : issue,
   );
 }
@@ -265,7 +271,7 @@ export class PipelineClient {
     });
     const s3 = options.store ? createObjectStoreClient(options.store) : undefined;
     try {
-      const client = new Client({ connection, namespace: options.namespace ?? 'default' });
+      const client = new Client({ connection, namespace: options.namespace ?? 'default', ...(options.payloadCodec ? { dataConverter: { payloadCodecs: [options.payloadCodec] } } : {}) });
       const store = s3 && options.store ? new ObjectStore({ client: s3, bucket: options.store.bucket, presignTtlSeconds: options.presignTtlSeconds ?? DEFAULT_CLIENT_PRESIGN_TTL_SECONDS }) : undefined;
       const pipelineClient = new PipelineClient({
         client,
@@ -505,8 +511,9 @@ export class PipelineClient {
   }
 
   /**
-   * Stores an input file (a face image, a reference video…) in the bucket and returns its key and a
-   * presigned GET URL to put in a spec: specs carry URLs, never bytes. Needs a `store`.
+   * Stores an input file (a face image, a reference video…) in the bucket and returns its key, the
+   * `ref` to put in a spec (`r2://<key>`: presigned by the worker at submit time, so history never
+   * holds a signature) and a presigned URL for the caller's own use. Needs a `store`.
    */
   async uploadInput(input: { path: string } | { bytes: Uint8Array }, options: UploadInputOptions = {}): Promise<UploadedInput> {
     const store = this.#requireStore('uploadInput');
@@ -515,7 +522,7 @@ export class PipelineClient {
       // An identical object already at the key is kept as is (putObjectFromFile compares hashes).
       const stored = await store.putObjectFromFile({ key, path: input.path, ...(options.contentType !== undefined ? { contentType: options.contentType } : {}) });
       const url = await store.presignGet(key, { expiresInSeconds: this.#presignTtlSeconds });
-      return { key, url, bytes: stored.bytes, sha256: stored.sha256, contentType: stored.contentType };
+      return { key, ref: `r2://${key}`, url, bytes: stored.bytes, sha256: stored.sha256, contentType: stored.contentType };
     }
     const bytes = Buffer.from(input.bytes.buffer, input.bytes.byteOffset, input.bytes.byteLength);
     const sha256 = createHash('sha256').update(bytes).digest('hex');
@@ -524,7 +531,7 @@ export class PipelineClient {
     const contentType = options.contentType ?? sniffed?.contentType;
     const existing = await store.head(key);
     if (existing?.sha256 === sha256 && existing.bytes === bytes.byteLength) {
-      return { key, url: await store.presignGet(key, { expiresInSeconds: this.#presignTtlSeconds }), bytes: existing.bytes, sha256, contentType: existing.contentType };
+      return { key, ref: `r2://${key}`, url: await store.presignGet(key, { expiresInSeconds: this.#presignTtlSeconds }), bytes: existing.bytes, sha256, contentType: existing.contentType };
     }
     const stored = await store.putObjectFromStream({
       key,
@@ -533,7 +540,7 @@ export class PipelineClient {
       ...(contentType !== undefined ? { contentType } : {}),
     });
     const url = await store.presignGet(key, { expiresInSeconds: this.#presignTtlSeconds });
-    return { key, url, bytes: stored.bytes, sha256: stored.sha256, contentType: stored.contentType };
+    return { key, ref: `r2://${key}`, url, bytes: stored.bytes, sha256: stored.sha256, contentType: stored.contentType };
   }
 
   /** A presigned GET URL for an output's R2 key (valid `presignTtlSeconds`). Needs a `store`. */

@@ -97,7 +97,9 @@ export interface StartedPipeline {
 /** Result of {@link PipelineClient.uploadInput}. */
 export interface UploadedInput {
   key: string;
-  /** Presigned GET URL of the object, to put in a spec. */
+  /** `r2://<key>`: what to put in a spec. The worker presigns it when it submits the job, so no signed URL reaches history. */
+  ref: string;
+  /** Presigned GET URL of the object, for showing or fetching it; never put it in a spec. */
   url: string;
   bytes: number;
   sha256: string;

@@ -45,6 +45,12 @@ export const STEP_FAILURE_TYPES = {
   noOutputs: 'NoOutputs',
   remoteApi: 'RunComfyApiError',
   storage: 'StorageError',
+  /** An output URL's scheme, host or address is not allowed (private, loopback, not in OUTPUT_HOSTS). */
+  outputSourceRejected: 'OutputSourceRejected',
+  /** An output file is over MAX_OUTPUT_BYTES. */
+  outputTooLarge: 'OutputTooLarge',
+  /** An output source went quiet (idle timeout) or did not finish by its deadline. */
+  outputSourceStalled: 'OutputSourceStalled',
 } as const;
 
 /** Input of the pipeline workflow. */

@@ -2,11 +2,11 @@ import { Readable } from 'node:stream';
 import { encodePngRgb } from '../../src/emulator/media/png.js';
 import type { ObjectStore } from '../../src/storage/object-store.js';
 
-/** Stores a small real PNG (a face stand-in) in the test bucket and returns a presigned URL for a spec. */
+/** Stores a small real PNG (a face stand-in) in the test bucket and returns its r2:// reference for a spec. */
 export async function storeFaceImage(store: ObjectStore, key: string): Promise<string> {
   const side = 16;
   const rgb = Buffer.alloc(side * side * 3);
   for (let i = 0; i < rgb.length; i++) rgb[i] = (i * 37) % 251;
   await store.putObjectFromStream({ key, body: Readable.from([encodePngRgb(side, side, rgb)]), contentType: 'image/png' });
-  return store.presignGet(key, { expiresInSeconds: 3600 });
+  return `r2://${key}`;
 }
