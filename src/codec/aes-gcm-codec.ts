@@ -8,7 +8,8 @@
  * Light on purpose: no @temporalio/worker, no AWS SDK, so the backend's client can load it.
  */
 import type { Payload, PayloadCodec } from '@temporalio/common';
-import { temporal } from '@temporalio/proto';
+// CommonJS module: its named exports are reached through the default export under ESM.
+import proto from '@temporalio/proto';
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import type { PayloadKeyRing } from './payload-keys.js';
 
@@ -17,6 +18,7 @@ export const ENCRYPTED_ENCODING = 'binary/encrypted';
 export const KEY_ID_METADATA = 'encryption-key-id';
 export const CIPHER_METADATA = 'encryption-cipher';
 const CIPHER = 'AES-256-GCM';
+const { Payload: PayloadMessage } = proto.temporal.api.common.v1;
 const IV_BYTES = 12;
 const TAG_BYTES = 16;
 
@@ -50,7 +52,7 @@ export class AesGcmPayloadCodec implements PayloadCodec {
     const cipher = createCipheriv('aes-256-gcm', key, iv);
     // The key id is authenticated too: a ciphertext cannot be relabelled to another key.
     cipher.setAAD(utf8(id));
-    const plain = temporal.api.common.v1.Payload.encode(payload).finish();
+    const plain = PayloadMessage.encode(payload).finish();
     const sealed = Buffer.concat([iv, cipher.update(plain), cipher.final(), cipher.getAuthTag()]);
     return {
       metadata: { encoding: utf8(ENCRYPTED_ENCODING), [KEY_ID_METADATA]: utf8(id), [CIPHER_METADATA]: utf8(CIPHER) },
@@ -73,7 +75,7 @@ export class AesGcmPayloadCodec implements PayloadCodec {
     } catch {
       throw new PayloadDecryptionError(`payload failed authentication with key "${id}"`);
     }
-    return temporal.api.common.v1.Payload.decode(plain);
+    return PayloadMessage.decode(plain);
   }
 }
 
