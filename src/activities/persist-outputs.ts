@@ -21,50 +21,57 @@ export function createPersistOutputs(deps: ActivityDeps) {
     const progress: PersistOutputsHeartbeat = { bytesCopied: 0, filesDone: 0, filesTotal: input.outputs.length };
     const usedKeys = new Set<string>();
     const persisted: PersistedOutput[] = [];
-    // Files of a resubmitted job get keys of their own: a key always holds one job's bytes.
-    const attempt = input.attempt !== undefined && input.attempt > 1 ? { attempt: input.attempt } : {};
-    for (const [index, output] of input.outputs.entries()) {
-      const parts = { pipelineId: input.pipelineId, stepId: input.stepId, nodeId: output.nodeId, ...attempt };
-      let key = deterministicOutputKey({ ...parts, filename: output.filename });
-      // Two files of one node with the same name must not overwrite each other.
-      if (usedKeys.has(key)) key = deterministicOutputKey({ ...parts, filename: `${index}-${output.filename}` });
-      usedKeys.add(key);
-      const bytesBefore = progress.bytesCopied;
-      try {
-        const stored = await copySlots.run(
-          () =>
-            deps.store.persistFromUrl({
-              // History keeps where a file came from, never the signature or token in its query.
-          sourceUrl: urlWithoutQuery(output.url),
-              key,
-              signal: ctx.cancellationSignal,
-              onProgress: (bytes) => {
-                progress.bytesCopied = bytesBefore + bytes;
-                ctx.heartbeat(progress);
-              },
-            }),
-          ctx.cancellationSignal,
-        );
-        if (!stored.alreadyPresent) deps.metrics?.bytesCopied(stored.bytes);
-        progress.bytesCopied = bytesBefore + stored.bytes;
-        progress.filesDone++;
-        ctx.heartbeat(progress);
-        persisted.push({
-          key: stored.key,
-          bytes: stored.bytes,
-          sha256: stored.sha256,
-          contentType: stored.contentType,
-          nodeId: output.nodeId,
-          channel: output.channel,
-          filename: output.filename,
-          media: output.media,
-          sourceUrl: output.url,
-        });
-      } catch (error) {
-        const cancelled = cancellationOf(ctx);
-        if (cancelled) throw cancelled;
-        throw storageFailure(error, { stepId: input.stepId, requestId: input.requestId });
+    // Cancellation reaches an activity only through heartbeats: keep beating while a silent source
+    // sends nothing, so a cancelled copy stops within seconds (the SDK throttles what is sent).
+    const ticker = setInterval(() => ctx.heartbeat(progress), 1_000);
+    try {
+      // Files of a resubmitted job get keys of their own: a key always holds one job's bytes.
+      const attempt = input.attempt !== undefined && input.attempt > 1 ? { attempt: input.attempt } : {};
+      for (const [index, output] of input.outputs.entries()) {
+        const parts = { pipelineId: input.pipelineId, stepId: input.stepId, nodeId: output.nodeId, ...attempt };
+        let key = deterministicOutputKey({ ...parts, filename: output.filename });
+        // Two files of one node with the same name must not overwrite each other.
+        if (usedKeys.has(key)) key = deterministicOutputKey({ ...parts, filename: `${index}-${output.filename}` });
+        usedKeys.add(key);
+        const bytesBefore = progress.bytesCopied;
+        try {
+          const stored = await copySlots.run(
+            () =>
+              deps.store.persistFromUrl({
+                // History keeps where a file came from, never the signature or token in its query.
+            sourceUrl: urlWithoutQuery(output.url),
+                key,
+                signal: ctx.cancellationSignal,
+                onProgress: (bytes) => {
+                  progress.bytesCopied = bytesBefore + bytes;
+                  ctx.heartbeat(progress);
+                },
+              }),
+            ctx.cancellationSignal,
+          );
+          if (!stored.alreadyPresent) deps.metrics?.bytesCopied(stored.bytes);
+          progress.bytesCopied = bytesBefore + stored.bytes;
+          progress.filesDone++;
+          ctx.heartbeat(progress);
+          persisted.push({
+            key: stored.key,
+            bytes: stored.bytes,
+            sha256: stored.sha256,
+            contentType: stored.contentType,
+            nodeId: output.nodeId,
+            channel: output.channel,
+            filename: output.filename,
+            media: output.media,
+            sourceUrl: output.url,
+          });
+        } catch (error) {
+          const cancelled = cancellationOf(ctx);
+          if (cancelled) throw cancelled;
+          throw storageFailure(error, { stepId: input.stepId, requestId: input.requestId });
+        }
       }
+    } finally {
+      clearInterval(ticker);
     }
     if (input.stepStartedAtMs !== undefined) deps.metrics?.stepSucceeded(input.stepKind ?? 'unknown', (Date.now() - input.stepStartedAtMs) / 1000);
     ctx.log.info('outputs persisted', { stepId: input.stepId, requestId: input.requestId, files: persisted.length, bytes: progress.bytesCopied });

@@ -27,6 +27,7 @@ import { inspect } from 'node:util';
 import { Readable } from 'node:stream';
 import type { PipelineSpecIssue } from '../pipeline/errors.js';
 import type { DeploymentRegistry } from '../pipeline/registry.js';
+import { signedUrlIssues } from '../pipeline/param-values.js';
 import { validatePipelineSpec, type PipelineSpec } from '../pipeline/spec.js';
 import {
   cancelPipelineSignal,
@@ -304,6 +305,8 @@ export class PipelineClient {
   async start(spec: unknown): Promise<StartedPipeline> {
     const validation = validatePipelineSpec(spec, this.#registry);
     if (!validation.ok) throw new InvalidPipelineSpecError(withUploadHints(validation.issues));
+    const signed = signedUrlIssues(validation.spec.steps);
+    if (signed.length > 0) throw new InvalidPipelineSpecError(signed);
     const valid = validation.spec;
     const { pipelineId } = valid;
     const workflowId = pipelineWorkflowId(pipelineId);

@@ -55,10 +55,28 @@ export function checkImageReference(value: string): string | undefined {
     return inputReferenceKey(value) === undefined ? 'an r2:// reference must name an uploaded input: r2://inputs/<path> (letters, digits, ".", "_", "-")' : undefined;
   }
   if (!httpUrlPattern.test(value)) return 'must be an https:// or http:// URL (without user:password@), an r2://inputs/… reference or a data:image/…;base64 URI';
-  if (signedQueryPattern.test(value)) {
-    return 'looks like a signed or token-bearing URL, which would be stored in workflow history: upload the file (PipelineClient.uploadInput, CLI: a local path) and pass its r2:// reference';
-  }
   return undefined;
+}
+
+/**
+ * Issues for every parameter holding a signed or token-bearing URL, which would be stored in
+ * workflow history. Checked where a pipeline is accepted (the client's start, the preparation
+ * activity), not in the workflow's own re-validation: histories recorded before this rule must
+ * still replay.
+ */
+export function signedUrlIssues(steps: readonly { id: string; params: Readonly<Record<string, ParamValue>> }[]): { path: string; message: string }[] {
+  const issues: { path: string; message: string }[] = [];
+  for (const step of steps) {
+    for (const [name, value] of Object.entries(step.params)) {
+      if (typeof value === 'string' && /^https?:/i.test(value) && signedQueryPattern.test(value)) {
+        issues.push({
+          path: `steps.${step.id}.params.${name}`,
+          message: 'looks like a signed or token-bearing URL, which would be stored in workflow history: upload the file (PipelineClient.uploadInput, CLI: a local path) and pass its r2:// reference',
+        });
+      }
+    }
+  }
+  return issues;
 }
 
 /**

@@ -41,6 +41,36 @@ const { preparePipeline } = proxyActivities<PipelineActivities>({
 
 /** Patch id (wire name, never renamed): the wait activity returns the job's result. */
 const WAIT_RETURNS_RESULT_PATCH = 'wait-returns-result';
+/** Patch id (wire name, never renamed): a cancelled pipeline gives a running copy a grace period, then cancels it. */
+const PERSIST_CANCEL_GRACE_PATCH = 'persist-cancel-grace';
+/** Grace when the worker's settings predate PERSIST_CANCEL_GRACE_MS. */
+const DEFAULT_PERSIST_CANCEL_GRACE_MS = 10_000;
+
+/**
+ * Runs a paid-for copy so a pipeline cancellation does not stop it at once, but does stop it after
+ * `graceMs`: an ordinary file finishes within the grace, while a hostile source (a drip, a stall,
+ * an endless stream) cannot hold the worker past it. Histories from before the patch keep the old,
+ * fully protected behaviour.
+ */
+async function protectedCopy<T>(graceMs: number, run: () => Promise<T>): Promise<T> {
+  if (!patched(PERSIST_CANCEL_GRACE_PATCH)) return CancellationScope.nonCancellable(run);
+  const outer = CancellationScope.current();
+  let done = false;
+  return CancellationScope.nonCancellable(async () => {
+    const copy = new CancellationScope();
+    outer.cancelRequested.catch(() => {
+      if (done) return;
+      void CancellationScope.nonCancellable(() => sleep(graceMs)).then(() => {
+        if (!done) copy.cancel();
+      });
+    });
+    try {
+      return await copy.run(run);
+    } finally {
+      done = true;
+    }
+  });
+}
 
 /** A step that could not produce its outputs; carries what the pipeline's failure must name. */
 class StepFailure extends Error {
@@ -248,7 +278,7 @@ async function runStep(step: PipelineStep, spec: PipelineSpec, prepared: Prepare
         }
         progress.state = 'persisting';
         // A finished job's outputs are paid for: their copy completes even while the pipeline is cancelled.
-        const persisted = await CancellationScope.nonCancellable(() =>
+        const persisted = await protectedCopy(timings.persistCancelGraceMs ?? DEFAULT_PERSIST_CANCEL_GRACE_MS, () =>
           acts.persistOutputs({ pipelineId: spec.pipelineId, stepId: step.id, requestId, outputs: result.outputs, attempt, stepKind: step.kind, stepStartedAtMs }),
         );
         progress.outputs = persisted.outputs;

@@ -16,8 +16,9 @@ import { AesGcmPayloadCodec, ENCRYPTED_ENCODING } from '../../src/codec/aes-gcm-
 import { startCodecServer } from '../../src/codec/codec-server.js';
 import { parsePayloadKeys } from '../../src/codec/payload-keys.js';
 import { defaultPipelineSpec } from '../../src/pipeline/default-pipeline.js';
+import { cancelPipelineSignal, pipelineProgressQuery } from '../../src/shared/pipeline-contract.js';
 import { storeFaceImage } from '../support/face-image.js';
-import { startPipelineStack, uniqueName } from '../support/pipeline-stack.js';
+import { eventually, startPipelineStack, uniqueName } from '../support/pipeline-stack.js';
 
 const SIGNED = /X-Amz-Signature|X-Amz-Credential|X-Amz-Security-Token|[?&](sig|signature|token|access_token)=/i;
 
@@ -143,4 +144,22 @@ test('with PAYLOAD_KEYS: history holds only ciphertext; the codec server decodes
   const plain = plainHistoryBytes > 0 ? `${plainHistoryBytes} bytes plain, ` : '';
   t.diagnostic(`history size of the default 4-step chain: ${plain}${bytes} bytes encrypted (${payloads.length} payloads)`);
   console.log(`history size of the default 4-step chain: ${plain}${bytes} bytes encrypted (${payloads.length} payloads)`);
+});
+
+test('a cancelled pipeline stops a copy stuck on a hanging source within seconds', async () => {
+  // Idle timeout far away: only the cancellation can end this copy quickly.
+  const stack = await startPipelineStack({ env: { OUTPUT_IDLE_TIMEOUT_MS: '600000', PERSIST_CANCEL_GRACE_MS: '1000', PERSIST_HEARTBEAT_TIMEOUT_MS: '30000', HEARTBEAT_THROTTLE_MS: '500' } });
+  await stack.emulator.admin.addFault({ kind: 'hang', operations: ['download'], count: null });
+  const pipelineId = uniqueName('hanging-copy');
+  const spec = defaultPipelineSpec({ pipelineId, prompt: 'a harbour', faceImageUrl: await storeFaceImage(stack.store, `inputs/${pipelineId}/face.png`) });
+  const handle = await stack.start(spec);
+  await eventually(async () => (await handle.query(pipelineProgressQuery)).steps[0]?.state === 'persisting' || undefined, { timeoutMs: 30_000, what: 'the copy to start' });
+  const cancelledAt = Date.now();
+  await handle.signal(cancelPipelineSignal, { reason: 'test: hostile download' });
+  const result = await handle.result();
+  const tookMs = Date.now() - cancelledAt;
+  assert.equal(result.status, 'cancelled');
+  assert.equal(result.steps[0]?.state, 'cancelled');
+  assert.deepEqual(result.steps[0]?.outputs, []);
+  assert.ok(tookMs < 10_000, `stopped ${tookMs} ms after the cancel (grace 1 s)`);
 });
