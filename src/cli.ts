@@ -3,6 +3,7 @@
  * environment (parsed once here); `--json` prints exactly one JSON document on stdout; exit codes
  * are stable (see HELP and docs/cli.md). Secrets from the environment are never printed.
  */
+import { terminalSafe, terminalSafeLine } from './text/terminal-safe.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -112,8 +113,10 @@ const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
 // ---------------------------------------------------------------------------------------------
 // Output helpers
 
+/** Every line the CLI prints goes through here: remote text must not drive the terminal. */
 function writeOut(text: string): void {
-  process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
+  const safe = terminalSafe(text);
+  process.stdout.write(safe.endsWith('\n') ? safe : `${safe}\n`);
 }
 
 function printJson(value: unknown): void {
@@ -297,7 +300,7 @@ async function watchCommand(ctx: Context, values: Values, positionals: readonly 
     const lines = statusLines(last, Date.now());
     // Move to the start of the block drawn last time and overwrite it line by line.
     let text = drawnLines > 0 ? `\x1b[${drawnLines}F` : '';
-    for (const line of lines) text += `\x1b[2K${line}\n`;
+    for (const line of lines) text += `\x1b[2K${terminalSafeLine(line)}\n`;
     for (let extra = lines.length; extra < drawnLines; extra++) text += '\x1b[2K\n';
     process.stdout.write(text);
     drawnLines = Math.max(lines.length, drawnLines);
@@ -738,14 +741,15 @@ function report(error: unknown, json: boolean): number {
   if (json) {
     printJson({ error: document });
   } else {
-    process.stderr.write(`rcp: ${String(document['message'])}\n`);
-    if (error instanceof InvalidPipelineSpecError) for (const issue of error.issues) process.stderr.write(`  ${issue.path || '(spec)'}: ${issue.message}\n`);
+    const writeErr = (line: string): boolean => process.stderr.write(`${terminalSafe(line)}\n`);
+    writeErr(`rcp: ${String(document['message'])}`);
+    if (error instanceof InvalidPipelineSpecError) for (const issue of error.issues) writeErr(`  ${issue.path || '(spec)'}: ${issue.message}`);
     if (error instanceof PipelineFailedError) {
-      if (error.stepId) process.stderr.write(`  step: ${error.stepId}\n`);
-      if (error.requestId) process.stderr.write(`  RunComfy request: ${error.requestId}\n`);
+      if (error.stepId) writeErr(`  step: ${error.stepId}`);
+      if (error.requestId) writeErr(`  RunComfy request: ${error.requestId}`);
     }
     if (exitCode === EXIT_CODES.unexpected && error instanceof Error && error.cause instanceof Error && !error.message.includes(error.cause.message)) {
-      process.stderr.write(`  cause: ${error.cause.message}\n`);
+      writeErr(`  cause: ${error.cause.message}`);
     }
   }
   return exitCode;
