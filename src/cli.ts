@@ -3,6 +3,8 @@
  * environment (parsed once here); `--json` prints exactly one JSON document on stdout; exit codes
  * are stable (see HELP and docs/cli.md). Secrets from the environment are never printed.
  */
+import { AesGcmPayloadCodec } from './codec/aes-gcm-codec.js';
+import { loadPayloadKeys } from './codec/payload-keys.js';
 import { terminalSafe, terminalSafeLine } from './text/terminal-safe.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
@@ -85,7 +87,8 @@ Environment:
   R2_ENDPOINT, R2_BUCKET, R2_ACCESS_KEY_ID, R2_SECRET_ACCESS_KEY, R2_REGION, R2_FORCE_PATH_STYLE
   (uploads and download links; optional), PRESIGN_TTL_SECONDS (86400);
   RUNCOMFY_BASE_URL, RUNCOMFY_TOKEN (deployments commands);
-  DEPLOYMENT_REGISTRY_PATH (config/deployments.json).
+  DEPLOYMENT_REGISTRY_PATH (config/deployments.json);
+  PAYLOAD_KEYS or PAYLOAD_KEY_FILE (the workers' payload keys, when they encrypt).
 `;
 
 /** A mistake in the command line: exit code 2. */
@@ -699,6 +702,12 @@ async function main(argv: readonly string[]): Promise<number> {
   let registryCache: { value: DeploymentRegistry | undefined } | undefined;
   try {
     const config = parseClientConfig(process.env);
+    let payloadKeys;
+    try {
+      payloadKeys = loadPayloadKeys(config.payloadKeys);
+    } catch (error) {
+      throw new ConfigError([(error as Error).message]);
+    }
     const ctx: Context = {
       json,
       config,
@@ -712,6 +721,7 @@ async function main(argv: readonly string[]): Promise<number> {
           ...(config.temporal.apiKey !== undefined ? { apiKey: config.temporal.apiKey } : {}),
           ...(config.store ? { store: config.store } : {}),
           presignTtlSeconds: config.presignTtlSeconds,
+          ...(payloadKeys ? { payloadCodec: new AesGcmPayloadCodec(payloadKeys) } : {}),
           ...(ctx.registry(false) ? { registry: ctx.registry(false) } : {}),
         }).catch((error: unknown) => {
           throw new Error(`cannot reach Temporal at ${config.temporal.address}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });

@@ -209,6 +209,9 @@ export const clientEnvSchema = z
     RUNCOMFY_TOKEN: z.string().min(1).optional(),
 
     DEPLOYMENT_REGISTRY_PATH: z.string().min(1).default('config/deployments.json'),
+
+    PAYLOAD_KEYS: z.string().optional(),
+    PAYLOAD_KEY_FILE: z.string().min(1).optional(),
   })
   .superRefine((env, ctx) => {
     // The store is optional as a whole; half a store configuration is a mistake worth reporting.
@@ -230,6 +233,8 @@ export interface ClientConfig {
   /** Present when RUNCOMFY_TOKEN is set: enables the deployment commands. */
   runcomfy?: { baseUrl: string; token: string };
   registryPath: string;
+  /** Payload encryption keys, as the workers have them: see `src/codec`. */
+  payloadKeys: PayloadKeySettings;
 }
 
 /**
@@ -260,5 +265,6 @@ export function parseClientConfig(env: Readonly<Record<string, string | undefine
     presignTtlSeconds: e.PRESIGN_TTL_SECONDS,
     ...(e.RUNCOMFY_TOKEN ? { runcomfy: { baseUrl: e.RUNCOMFY_BASE_URL, token: e.RUNCOMFY_TOKEN } } : {}),
     registryPath: e.DEPLOYMENT_REGISTRY_PATH,
+    payloadKeys: { ...(e.PAYLOAD_KEYS ? { keys: e.PAYLOAD_KEYS } : {}), ...(e.PAYLOAD_KEY_FILE ? { keyFile: e.PAYLOAD_KEY_FILE } : {}) },
   };
 }

@@ -18,8 +18,8 @@ export interface CodecServerOptions {
   codec: PayloadCodec;
   /** Bearer token every /encode and /decode call must present (at least 16 characters). */
   token: string;
-  /** Origins allowed to call from a browser, e.g. `http://127.0.0.1:8233` (the Web UI). */
-  corsOrigins: readonly string[];
+  /** Origins allowed to call from a browser, e.g. `http://127.0.0.1:8233` (the Web UI), or a test of them. */
+  corsOrigins: readonly string[] | ((origin: string) => boolean);
   host?: string;
   port?: number;
   /** Largest request body (default 8 MiB). */
@@ -84,12 +84,13 @@ async function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer>
 export async function startCodecServer(options: CodecServerOptions): Promise<RunningCodecServer> {
   if (options.token.length < 16) throw new Error('the codec server token must be at least 16 characters');
   const expected = Buffer.from(options.token);
-  const origins = new Set(options.corsOrigins);
+  const corsOrigins = options.corsOrigins;
+  const allowOrigin = typeof corsOrigins === 'function' ? corsOrigins : (origin: string): boolean => corsOrigins.includes(origin);
   const maxBodyBytes = options.maxBodyBytes ?? 8 * 1024 * 1024;
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const origin = req.headers.origin;
-    if (origin !== undefined && origins.has(origin)) {
+    if (origin !== undefined && allowOrigin(origin)) {
       res.setHeader('access-control-allow-origin', origin);
       res.setHeader('access-control-allow-credentials', 'true');
       res.setHeader('vary', 'Origin');
