@@ -270,6 +270,8 @@ export async function startWorkerProcess(stack: BenchStack, taskQueue: string, s
     METRICS_PORT: String(metricsPort),
     TEMPORAL_METRICS_PORT: String(temporalMetricsPort),
     LOG_LEVEL: 'INFO',
+    // The emulator serves output files on 127.0.0.1; production refuses loopback.
+    OUTPUT_ALLOW_LOOPBACK: 'true',
     ...settings,
   };
   // Only what a worker needs from the driver's environment: no stray TEMPORAL_/R2_ settings.
