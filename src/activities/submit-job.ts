@@ -2,7 +2,7 @@ import { Context } from '@temporalio/activity';
 import { buildOverrides, resolveStepParams } from '../pipeline/overrides.js';
 import { inputReferenceKey, OBJECT_REFERENCE_SCHEME } from '../pipeline/param-values.js';
 import type { ParamValue } from '../pipeline/step-kinds.js';
-import type { SubmitJobInput, SubmitJobResult } from '../shared/activity-contract.js';
+import type { SubmitJobInput, SubmitJobResult } from '../contract/activity-contract.js';
 import type { ActivityDeps } from './deps.js';
 import { submitFailure } from './failures.js';
 

@@ -15,8 +15,9 @@ import {
 import type { PipelineActivities } from '../activities/index.js';
 import { readySteps, blockedSteps } from '../pipeline/plan.js';
 import { validatePipelineSpec, type PipelineSpec, type PipelineStep } from '../pipeline/spec.js';
+import { orderStepOutputs } from '../pipeline/registry.js';
 import { defaultStepOutputSelector, pickStepOutput } from '../pipeline/step-kinds.js';
-import type { PreparedPipeline, StepInputRef } from '../shared/activity-contract.js';
+import type { PreparedPipeline, StepInputRef } from '../contract/activity-contract.js';
 import {
   cancelPipelineSignal,
   invalidSpecFailure,
@@ -28,9 +29,10 @@ import {
   type PipelineStatus,
   type PipelineWorkflowInput,
   type StepError,
-} from '../shared/pipeline-contract.js';
-import { pipelineStatusSearchAttribute as pipelineStatusKey } from '../shared/search-attributes.js';
+} from '../contract/pipeline-contract.js';
+import { pipelineStatusSearchAttribute as pipelineStatusKey } from '../contract/search-attributes.js';
 import { ProgressBook } from './pipeline-progress.js';
+import { DEFAULT_PERSIST_CANCEL_GRACE_MS, protectedCopy } from './protected-copy.js';
 
 
 // Preparing only reads RunComfy and the registry: safe to retry, bounded all the same.
@@ -41,36 +43,11 @@ const { preparePipeline } = proxyActivities<PipelineActivities>({
 
 /** Patch id (wire name, never renamed): the wait activity returns the job's result. */
 const WAIT_RETURNS_RESULT_PATCH = 'wait-returns-result';
-/** Patch id (wire name, never renamed): a cancelled pipeline gives a running copy a grace period, then cancels it. */
-const PERSIST_CANCEL_GRACE_PATCH = 'persist-cancel-grace';
-/** Grace when the worker's settings predate PERSIST_CANCEL_GRACE_MS. */
-const DEFAULT_PERSIST_CANCEL_GRACE_MS = 10_000;
-
 /**
- * Runs a paid-for copy so a pipeline cancellation does not stop it at once, but does stop it after
- * `graceMs`: an ordinary file finishes within the grace, while a hostile source (a drip, a stall,
- * an endless stream) cannot hold the worker past it. Histories from before the patch keep the old,
- * fully protected behaviour.
+ * Patch id (wire name, never renamed): a later step receives the source deployment's preferred
+ * output (`outputs.preferNodeIds`); older runs keep the plain node-id order they chose by.
  */
-async function protectedCopy<T>(graceMs: number, run: () => Promise<T>): Promise<T> {
-  if (!patched(PERSIST_CANCEL_GRACE_PATCH)) return CancellationScope.nonCancellable(run);
-  const outer = CancellationScope.current();
-  let done = false;
-  return CancellationScope.nonCancellable(async () => {
-    const copy = new CancellationScope();
-    outer.cancelRequested.catch(() => {
-      if (done) return;
-      void CancellationScope.nonCancellable(() => sleep(graceMs)).then(() => {
-        if (!done) copy.cancel();
-      });
-    });
-    try {
-      return await copy.run(run);
-    } finally {
-      done = true;
-    }
-  });
-}
+const PREFER_OUTPUT_NODES_PATCH = 'prefer-output-nodes';
 
 /** A step that could not produce its outputs; carries what the pipeline's failure must name. */
 class StepFailure extends Error {
@@ -233,7 +210,8 @@ async function runStep(step: PipelineStep, spec: PipelineSpec, prepared: Prepare
   const inputs: Record<string, StepInputRef> = {};
   for (const [param, source] of Object.entries(step.inputs ?? {})) {
     const from = book.step(source.fromStep);
-    const chosen = pickStepOutput(from.outputs, source.output ?? defaultStepOutputSelector, (o) => o.media);
+    const candidates = patched(PREFER_OUTPUT_NODES_PATCH) ? orderStepOutputs(prepared.steps[source.fromStep]?.deployment, from.outputs) : from.outputs;
+    const chosen = pickStepOutput(candidates, source.output ?? defaultStepOutputSelector, (o) => o.media);
     if (!chosen) {
       throw new StepFailure({ type: STEP_FAILURE_TYPES.noOutputs, message: `input "${param}" needs a${source.output === 'video' ? ' video' : source.output === 'first' ? 'ny file' : 'n image'} from step "${source.fromStep}", which produced none` });
     }

@@ -16,7 +16,7 @@ import { AesGcmPayloadCodec, ENCRYPTED_ENCODING } from '../../src/codec/aes-gcm-
 import { startCodecServer } from '../../src/codec/codec-server.js';
 import { parsePayloadKeys } from '../../src/codec/payload-keys.js';
 import { defaultPipelineSpec } from '../../src/pipeline/default-pipeline.js';
-import { cancelPipelineSignal, pipelineProgressQuery } from '../../src/shared/pipeline-contract.js';
+import { cancelPipelineSignal, pipelineProgressQuery } from '../../src/contract/pipeline-contract.js';
 import { storeFaceImage } from '../support/face-image.js';
 import { eventually, startPipelineStack, uniqueName } from '../support/pipeline-stack.js';
 
