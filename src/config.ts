@@ -130,6 +130,11 @@ export const workerEnvSchema = z.object({
   PERSIST_TIMEOUT_MS: positiveInt().default(3_600_000),
   PERSIST_CANCEL_GRACE_MS: positiveInt().default(10_000),
   CANCEL_CONFIRM_TIMEOUT_MS: positiveInt().default(60_000),
+  // Stopping the billing is worth a long wait through RunComfy trouble: 45 minutes by default.
+  CANCEL_RETRY_BUDGET_MS: positiveInt().default(45 * 60_000),
+  // Long enough for an on-call fix of the store; capped at RunComfy's 7-day output expiry by the workflow.
+  STORE_OUTAGE_BUDGET_MS: positiveInt().default(6 * 3_600_000),
+  STORE_OUTAGE_MAX_BACKOFF_MS: positiveInt().default(60_000),
   AMBIGUOUS_SUBMIT_POLICY: z.enum(['fail', 'resubmit'], { error: 'expected fail or resubmit' }).default('fail'),
   OUTPUT_URL_MODE: z.enum(['presigned', 'source'], { error: 'expected presigned or source' }).default('presigned'),
   PRESIGN_TTL_SECONDS: positiveInt(7 * 24 * 3600).default(24 * 3600),
@@ -230,6 +235,9 @@ export function parseWorkerConfig(env: Readonly<Record<string, string | undefine
       persistTimeoutMs: e.PERSIST_TIMEOUT_MS,
       persistCancelGraceMs: e.PERSIST_CANCEL_GRACE_MS,
       cancelTimeoutMs: e.CANCEL_CONFIRM_TIMEOUT_MS,
+      cancelRetryBudgetMs: e.CANCEL_RETRY_BUDGET_MS,
+      storeOutageBudgetMs: e.STORE_OUTAGE_BUDGET_MS,
+      storeOutageMaxBackoffMs: e.STORE_OUTAGE_MAX_BACKOFF_MS,
     },
     ambiguousSubmitPolicy: e.AMBIGUOUS_SUBMIT_POLICY,
     outputUrlMode: e.OUTPUT_URL_MODE,

@@ -10,7 +10,9 @@ export interface OutputStore {
     contentType?: string;
     signal?: AbortSignal;
     onProgress?: (bytesCopied: number) => void;
-  }): Promise<{ key: string; bytes: number; sha256: string; contentType: string; alreadyPresent: boolean }>;
+    requestId?: string;
+    stagingName?: string;
+  }): Promise<{ key: string; bytes: number; sha256: string; contentType: string; alreadyPresent: boolean; reusedBytes?: number }>;
   presignGet(key: string, options: { expiresInSeconds: number }): Promise<string>;
 }
 
@@ -22,6 +24,8 @@ export interface PipelineMetrics {
   bytesCopied(bytes: number): void;
   jobFinished(kind: string, outcome: string): void;
   jobCancelled(outcome: string): void;
+  /** Bytes of a copy that a crashed attempt had already uploaded (resumed, not sent again). */
+  copyResumed?(bytes: number): void;
   stepSucceeded(kind: string, durationSeconds: number): void;
 }
 

@@ -19,62 +19,77 @@ export function createPersistOutputs(deps: ActivityDeps) {
   return async function persistOutputs(input: PersistOutputsInput): Promise<PersistOutputsResult> {
     const ctx = Context.current();
     const progress: PersistOutputsHeartbeat = { bytesCopied: 0, filesDone: 0, filesTotal: input.outputs.length };
-    const usedKeys = new Set<string>();
-    const persisted: PersistedOutput[] = [];
-    // Cancellation reaches an activity only through heartbeats: keep beating while a silent source
-    // sends nothing, so a cancelled copy stops within seconds (the SDK throttles what is sent).
-    const ticker = setInterval(() => ctx.heartbeat(progress), 1_000);
+    // A copy queued for a memory slot, or waiting for a slow first byte, is alive: it heartbeats on a
+    // timer as well as on progress, so it never times out while it waits its turn. At least every
+    // second: cancellation reaches an activity only through heartbeats, and a cancelled pipeline
+    // must stop a silent (hostile) source within seconds (the SDK throttles what is sent).
+    const ticker = setInterval(() => ctx.heartbeat(progress), Math.max(10, Math.min(1_000, Math.floor((ctx.info.heartbeatTimeoutMs ?? 60_000) / 3))));
     try {
-      // Files of a resubmitted job get keys of their own: a key always holds one job's bytes.
-      const attempt = input.attempt !== undefined && input.attempt > 1 ? { attempt: input.attempt } : {};
-      for (const [index, output] of input.outputs.entries()) {
-        const parts = { pipelineId: input.pipelineId, stepId: input.stepId, nodeId: output.nodeId, ...attempt };
-        let key = deterministicOutputKey({ ...parts, filename: output.filename });
-        // Two files of one node with the same name must not overwrite each other.
-        if (usedKeys.has(key)) key = deterministicOutputKey({ ...parts, filename: `${index}-${output.filename}` });
-        usedKeys.add(key);
-        const bytesBefore = progress.bytesCopied;
-        try {
-          const stored = await copySlots.run(
-            () =>
-              deps.store.persistFromUrl({
-                // History keeps where a file came from, never the signature or token in its query.
-            sourceUrl: urlWithoutQuery(output.url),
-                key,
-                signal: ctx.cancellationSignal,
-                onProgress: (bytes) => {
-                  progress.bytesCopied = bytesBefore + bytes;
-                  ctx.heartbeat(progress);
-                },
-              }),
-            ctx.cancellationSignal,
-          );
-          if (!stored.alreadyPresent) deps.metrics?.bytesCopied(stored.bytes);
-          progress.bytesCopied = bytesBefore + stored.bytes;
-          progress.filesDone++;
-          ctx.heartbeat(progress);
-          persisted.push({
-            key: stored.key,
-            bytes: stored.bytes,
-            sha256: stored.sha256,
-            contentType: stored.contentType,
-            nodeId: output.nodeId,
-            channel: output.channel,
-            filename: output.filename,
-            media: output.media,
-            sourceUrl: output.url,
-          });
-        } catch (error) {
-          const cancelled = cancellationOf(ctx);
-          if (cancelled) throw cancelled;
-          throw storageFailure(error, { stepId: input.stepId, requestId: input.requestId });
-        }
-      }
+      return await copyAll(ctx, input, progress);
     } finally {
       clearInterval(ticker);
+    }
+  };
+
+  async function copyAll(ctx: Context, input: PersistOutputsInput, progress: PersistOutputsHeartbeat): Promise<PersistOutputsResult> {
+    const usedKeys = new Set<string>();
+    const persisted: PersistedOutput[] = [];
+    // Files of a resubmitted job get keys of their own: a key always holds one job's bytes.
+    const attempt = input.attempt !== undefined && input.attempt > 1 ? { attempt: input.attempt } : {};
+    for (const [index, output] of input.outputs.entries()) {
+      const parts = { pipelineId: input.pipelineId, stepId: input.stepId, nodeId: output.nodeId, ...attempt };
+      let key = deterministicOutputKey({ ...parts, filename: output.filename });
+      // Two files of one node with the same name must not overwrite each other, nor may the renamed
+      // one land on another file's name (`2-x.png`, `x.png`, `x.png`).
+      for (let n = 0; usedKeys.has(key); n++) key = deterministicOutputKey({ ...parts, filename: `${index}-${n > 0 ? `${n}-` : ''}${output.filename}` });
+      usedKeys.add(key);
+      const bytesBefore = progress.bytesCopied;
+      try {
+        const stored = await copySlots.run(
+          () =>
+            deps.store.persistFromUrl({
+              sourceUrl: output.url,
+              key,
+              // The object records its job: bytes of another request at this key are replaced.
+              requestId: input.requestId,
+              // Staging named after the output key (pipeline, step, file): a retry clears what a crash left.
+              stagingName: key,
+              signal: ctx.cancellationSignal,
+              onProgress: (bytes) => {
+                progress.bytesCopied = bytesBefore + bytes;
+                ctx.heartbeat(progress);
+              },
+            }),
+          ctx.cancellationSignal,
+        );
+        if (!stored.alreadyPresent) deps.metrics?.bytesCopied(stored.bytes);
+        if (stored.reusedBytes) {
+          deps.metrics?.copyResumed?.(stored.reusedBytes);
+          ctx.log.info('copy resumed from parts a crashed attempt had stored', { stepId: input.stepId, requestId: input.requestId, key, reusedBytes: stored.reusedBytes });
+        }
+        progress.bytesCopied = bytesBefore + stored.bytes;
+        progress.filesDone++;
+        ctx.heartbeat(progress);
+        persisted.push({
+          key: stored.key,
+          bytes: stored.bytes,
+          sha256: stored.sha256,
+          contentType: stored.contentType,
+          nodeId: output.nodeId,
+          channel: output.channel,
+          filename: output.filename,
+          media: output.media,
+          // History keeps where a file came from, never the signature or token in its query.
+          sourceUrl: urlWithoutQuery(output.url),
+        });
+      } catch (error) {
+        const cancelled = cancellationOf(ctx);
+        if (cancelled) throw cancelled;
+        throw storageFailure(error, { stepId: input.stepId, requestId: input.requestId });
+      }
     }
     if (input.stepStartedAtMs !== undefined) deps.metrics?.stepSucceeded(input.stepKind ?? 'unknown', (Date.now() - input.stepStartedAtMs) / 1000);
     ctx.log.info('outputs persisted', { stepId: input.stepId, requestId: input.requestId, files: persisted.length, bytes: progress.bytesCopied });
     return { outputs: persisted };
-  };
+  }
 }

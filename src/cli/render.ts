@@ -39,6 +39,10 @@ export function stepLine(step: StepProgress, live: LiveStepStatus | undefined, n
   if (live?.bytesCopied !== undefined) parts.push(`${formatBytes(live.bytesCopied)} copied${live.filesTotal ? ` (${live.filesDone ?? 0}/${live.filesTotal} files)` : ''}`);
   if (step.outputs.length > 0) parts.push(`${step.outputs.length} file${step.outputs.length === 1 ? '' : 's'}, ${formatBytes(step.outputs.reduce((sum, o) => sum + o.bytes, 0))}`);
   if (step.attempts.length > 1) parts.push(`attempt ${step.attempts.length}`);
+  const lastAttempt = step.attempts.at(-1);
+  if (step.state === 'waiting-for-store' && lastAttempt?.error) parts.push(lastAttempt.error.slice(0, 160));
+  // A cancel RunComfy never confirmed may still be billing: say so where the operator looks.
+  if (lastAttempt?.cancelOutcome) parts.push(`RunComfy cancel ${lastAttempt.cancelOutcome}${lastAttempt.cancelOutcome === 'unconfirmed' ? ' (the job may still be billing)' : ''}`);
   if (live?.lastFailure) parts.push(`retrying: ${live.lastFailure.slice(0, 80)}`);
   if (step.error) parts.push(`error: ${step.error.message.slice(0, 160)}`);
   return parts.join('  ');

@@ -24,6 +24,16 @@ export interface PipelineTimings {
   /** How long a cancelled pipeline lets a running copy go on before cancelling it (absent in older histories). */
   persistCancelGraceMs?: number;
   cancelTimeoutMs: number;
+  /**
+   * How long a step keeps retrying a copy while the object store is unavailable (connection
+   * refused, timeouts, 5xx) before the step fails; never beyond RunComfy's output expiry.
+   * Optional: timings frozen by older workers lack it.
+   */
+  storeOutageBudgetMs?: number;
+  /** Longest pause between two copy attempts during a store outage. */
+  storeOutageMaxBackoffMs?: number;
+  /** How long stopping a RunComfy job is retried through RunComfy trouble before it is reported unconfirmed. */
+  cancelRetryBudgetMs?: number;
 }
 
 export interface PreparePipelineInput {
@@ -152,6 +162,13 @@ export interface CancelJobInput {
   requestId: string;
   /** How long to keep reading status until the job is terminal. */
   confirmWithinMs: number;
+  /**
+   * Keep retrying the cancel through retryable RunComfy errors for this long, then report
+   * `unconfirmed` (instead of failing). Absent in older histories: one try, errors thrown.
+   */
+  retryForMs?: number;
+  /** For logs only. */
+  stepId?: string;
 }
 
 export interface CancelJobResult {

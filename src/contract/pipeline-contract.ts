@@ -51,6 +51,8 @@ export const STEP_FAILURE_TYPES = {
   outputTooLarge: 'OutputTooLarge',
   /** An output source went quiet (idle timeout) or did not finish by its deadline. */
   outputSourceStalled: 'OutputSourceStalled',
+  /** The object store refuses the copy for a reason retrying cannot fix (403, no such bucket, bad credentials). */
+  storageMisconfigured: 'StorageMisconfigured',
 } as const;
 
 /** Input of the pipeline workflow. */
@@ -66,6 +68,8 @@ export type StepState =
   | 'running'
   | 'fetching-result'
   | 'persisting'
+  /** The copy failed because the object store is unreachable; it is retried within the outage budget. */
+  | 'waiting-for-store'
   | 'retry-backoff'
   | 'succeeded'
   | 'failed'
@@ -96,6 +100,12 @@ export interface JobAttempt {
   /** Last status seen: queued, running, succeeded, failed, cancelled, unknown. */
   status: string;
   error?: string;
+  /**
+   * Set when the pipeline asked RunComfy to cancel this job: `confirmed` (RunComfy says cancelled),
+   * `already-finished` (it ended on its own first) or `unconfirmed` (no confirmation within the
+   * cancel budget: the job may still be billing, someone must look).
+   */
+  cancelOutcome?: 'confirmed' | 'already-finished' | 'unconfirmed';
 }
 
 export interface StepProgress {

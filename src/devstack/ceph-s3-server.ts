@@ -37,6 +37,10 @@ export interface S3Server {
   readonly workDir: string;
   /** Stops radosgw, then the OSD, then the monitor, and removes the state it created. */
   stop(): Promise<void>;
+  /** Stops only the S3 gateway (radosgw): the endpoint refuses connections, the data stays (outage drills). */
+  stopGateway(): Promise<void>;
+  /** Starts the gateway again on the same port and waits until it answers. */
+  startGateway(): Promise<void>;
 }
 
 /*
@@ -131,6 +135,7 @@ export async function startS3Server(options: S3ServerOptions = {}): Promise<S3Se
   };
 
   const endpoint = `http://127.0.0.1:${rgwPort}`;
+  let rgw: SupervisedProcess | undefined;
   try {
     await runToCompletion(bin.monmaptool, ['--create', '--clobber', '--fsid', fsid, '--addv', 'a', `[v2:127.0.0.1:${monPort}]`, join(dir, 'monmap')]);
     await runToCompletion(bin['ceph-mon'], ['-c', conf, '--mkfs', '-i', 'a', '--monmap', join(dir, 'monmap')]);
@@ -138,10 +143,10 @@ export async function startS3Server(options: S3ServerOptions = {}): Promise<S3Se
     const osdId = (await runToCompletion(bin.ceph, ['-c', conf, 'osd', 'create'], { timeoutMs: 60_000 })).trim();
     await runToCompletion(bin['ceph-osd'], ['-c', conf, '-i', osdId, '--mkfs'], { timeoutMs: 120_000 });
     daemon('osd', bin['ceph-osd'], ['-i', osdId]);
-    const rgw = daemon('rgw', bin.radosgw, ['-n', 'client.rgw']);
+    rgw = daemon('rgw', bin.radosgw, ['-n', 'client.rgw']);
     await waitUntil(
       async () => {
-        if (rgw.hasExited) throw new Error(`radosgw exited:\n${rgw.logTail()}`);
+        if (rgw?.hasExited) throw new Error(`radosgw exited:\n${rgw.logTail()}`);
         return (await fetch(endpoint)).ok;
       },
       { timeoutMs: options.startTimeoutMs ?? 90_000, intervalMs: 250, what: `radosgw at ${endpoint}` },
@@ -173,6 +178,25 @@ export async function startS3Server(options: S3ServerOptions = {}): Promise<S3Se
     async stop() {
       await stopAll();
       if (ownsWorkDir) rmSync(dir, { recursive: true, force: true });
+    },
+    async stopGateway() {
+      if (!rgw) return;
+      const gateway = rgw;
+      rgw = undefined;
+      started.splice(started.indexOf(gateway), 1);
+      await gateway.stop(10_000);
+    },
+    async startGateway() {
+      if (rgw) return;
+      const gateway = daemon('rgw', bin.radosgw, ['-n', 'client.rgw']);
+      rgw = gateway;
+      await waitUntil(
+        async () => {
+          if (gateway.hasExited) throw new Error(`radosgw exited:\n${gateway.logTail()}`);
+          return (await fetch(endpoint)).ok;
+        },
+        { timeoutMs: options.startTimeoutMs ?? 90_000, intervalMs: 250, what: `radosgw at ${endpoint}` },
+      );
     },
   };
 }

@@ -9,6 +9,7 @@ export class PrometheusPipelineMetrics implements PipelineMetrics {
   private readonly submitFailures = new Counter({ name: 'rcp_submit_failures_total', help: 'Submits that failed, by outcome (rejected = proven not accepted; unknown = may exist)', labelNames: ['kind', 'outcome'], registers: [this.registry] });
   private readonly statusReads = new Counter({ name: 'rcp_status_reads_total', help: 'RunComfy status reads', registers: [this.registry] });
   private readonly copied = new Counter({ name: 'rcp_bytes_copied_total', help: 'Output bytes copied into the object store', registers: [this.registry] });
+  private readonly resumed = new Counter({ name: 'rcp_copy_resumed_bytes_total', help: 'Bytes of copies found already uploaded by a crashed attempt and not sent again', registers: [this.registry] });
   private readonly finished = new Counter({ name: 'rcp_jobs_finished_total', help: 'RunComfy jobs finished, by step kind and outcome', labelNames: ['kind', 'outcome'], registers: [this.registry] });
   private readonly cancelled = new Counter({ name: 'rcp_job_cancels_total', help: 'Cancels sent to RunComfy, by outcome', labelNames: ['outcome'], registers: [this.registry] });
   private readonly stepDuration = new Histogram({
@@ -34,6 +35,9 @@ export class PrometheusPipelineMetrics implements PipelineMetrics {
   }
   bytesCopied(bytes: number): void {
     this.copied.inc(bytes);
+  }
+  copyResumed(bytes: number): void {
+    this.resumed.inc(bytes);
   }
   jobFinished(kind: string, outcome: string): void {
     this.finished.inc({ kind, outcome });

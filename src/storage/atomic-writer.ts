@@ -22,6 +22,7 @@ import { Readable } from 'node:stream';
 import { contentDispositionFor, SNIFF_BYTES } from './content-sniff.js';
 import { isObjectStoreError, ObjectStoreRequestError } from './errors.js';
 import { MAX_PARTS } from './memory-budget.js';
+import { findUnfinishedUploads, resumeUpload, type UnfinishedUpload } from './resumable-upload.js';
 import { toObjectStoreRequestError } from './s3-errors.js';
 import { abortedError, type StreamMeter } from './stream-meter.js';
 
@@ -31,6 +32,8 @@ export const OBJECT_METADATA_KEYS = {
   sha256: 'sha256',
   /** Decimal byte count verified while writing; equal to the object's size when it is complete. */
   bytes: 'source-bytes',
+  /** The RunComfy request whose output this is: an object is reused only for the same request. */
+  requestId: 'runcomfy-request-id',
 } as const;
 
 // Small buffers between the source and the uploader: memory is bounded by parts, not streams.
@@ -43,6 +46,8 @@ export interface WrittenObject {
   sha256: string;
   contentType: string;
   etag: string;
+  /** Bytes found already uploaded by a crashed attempt and not sent again. */
+  reusedBytes?: number;
 }
 
 export interface WriteArgs {
@@ -61,6 +66,13 @@ export interface WriteArgs {
   destroySource: () => void;
   /** Picks the stored type once the file's first bytes are known (downloads: the bytes beat the source's header). */
   contentTypeFromHead?: ((head: Buffer) => string) | undefined;
+  /** Metadata stored besides the hash and size (e.g. the RunComfy request id). */
+  extraMetadata?: Record<string, string> | undefined;
+  /**
+   * Deterministic staging name (under the staging prefix): a retry after a crash then finds and
+   * aborts the upload the crashed attempt left. Default: a random name.
+   */
+  stagingName?: string | undefined;
 }
 
 /** Settings of an {@link AtomicWriter}, validated by the object store that owns it. */
@@ -143,7 +155,7 @@ export class AtomicWriter {
             ContentLength: body.byteLength,
             ContentType: contentType,
             ...dispositionParam(contentType),
-            Metadata: objectMetadata(sha256, body.byteLength),
+            Metadata: objectMetadata(sha256, body.byteLength, args.extraMetadata),
           }),
           options,
         ),
@@ -159,7 +171,11 @@ export class AtomicWriter {
   private async storeMultipart(args: WriteArgs, pending: Buffer[]): Promise<WrittenObject> {
     const { key, fullKey, meter, contentType, signal } = args;
     const direct = args.knownSha256 !== undefined && args.knownBytes !== undefined;
-    const target = direct ? fullKey : `${this.keyPrefix}${this.stagingPrefix}${randomUUID()}`;
+    const target = direct ? fullKey : `${this.keyPrefix}${this.stagingPrefix}${args.stagingName ?? randomUUID()}`;
+    // A crashed earlier attempt may have left an upload (or a staging object) at this staging key:
+    // resume it when its parts fit, abort it otherwise.
+    const unfinished = !direct && args.stagingName !== undefined ? await this.clearStaging(target, key, args.partSizeBytes, signal) : undefined;
+    if (unfinished) return this.resumeStaged(args, pending, target, unfinished);
     const body = Readable.from(replay(pending, args.chunks), { objectMode: false, highWaterMark: FEED_HIGH_WATER_MARK_BYTES });
     const upload = new Upload({
       client: this.client,
@@ -169,7 +185,7 @@ export class AtomicWriter {
         Body: body,
         ContentType: contentType,
         ...dispositionParam(contentType),
-        ...(direct ? { Metadata: objectMetadata(args.knownSha256!, args.knownBytes!) } : {}),
+        ...(direct ? { Metadata: objectMetadata(args.knownSha256!, args.knownBytes!, args.extraMetadata) } : {}),
       },
       partSize: args.partSizeBytes,
       queueSize: this.queueSize,
@@ -191,12 +207,38 @@ export class AtomicWriter {
     if (direct) {
       return { key, bytes: meter.bytes, sha256: args.knownSha256!, contentType, etag: await this.etagOf(uploadEtag, fullKey, key) };
     }
+    return this.moveIntoPlace(args, target);
+  }
 
+  /** Resumes the upload a crashed attempt left, then moves the staging object into place. */
+  private async resumeStaged(args: WriteArgs, pending: Buffer[], target: string, upload: UnfinishedUpload): Promise<WrittenObject> {
+    let reusedBytes: number;
+    try {
+      ({ reusedBytes } = await resumeUpload({
+        client: this.client,
+        bucket: this.bucket,
+        stagingKey: target,
+        upload,
+        partSizeBytes: args.partSizeBytes,
+        chunks: replay(pending, args.chunks),
+        send: (operation, run) => this.call(operation, args.key, args.signal, run),
+      }));
+    } catch (error) {
+      args.destroySource();
+      await this.abortMultipartQuietly(target, upload.uploadId);
+      throw error;
+    }
+    return { ...(await this.moveIntoPlace(args, target)), reusedBytes };
+  }
+
+  /** Server-side copy of a complete staging object to its key with the metadata, then its deletion. */
+  private async moveIntoPlace(args: WriteArgs, target: string): Promise<WrittenObject> {
+    const { key, fullKey, meter, contentType, signal } = args;
     const keepAlive = args.onProgress ? setInterval(() => args.onProgress?.(meter.bytes), this.progressKeepAliveMs) : undefined;
     try {
       if (signal?.aborted) throw abortedError(key, signal);
       const sha256 = meter.sha256();
-      const etag = await this.copyIntoPlace(target, fullKey, key, meter.bytes, objectMetadata(sha256, meter.bytes), contentType, signal);
+      const etag = await this.copyIntoPlace(target, fullKey, key, meter.bytes, objectMetadata(sha256, meter.bytes, args.extraMetadata), contentType, signal);
       return { key, bytes: meter.bytes, sha256, contentType, etag };
     } finally {
       if (keepAlive) clearInterval(keepAlive);
@@ -327,6 +369,17 @@ export class AtomicWriter {
     }
   }
 
+  /**
+   * Deals with what a crashed attempt of the same copy left at `stagingKey`: returns the incomplete
+   * upload worth resuming (parts cut the same way), aborts the others and deletes a staging object.
+   */
+  private async clearStaging(stagingKey: string, key: string, partSizeBytes: number, signal: AbortSignal | undefined): Promise<UnfinishedUpload | undefined> {
+    const { resumable, others } = await findUnfinishedUploads(this.client, this.bucket, stagingKey, partSizeBytes, (operation, run) => this.call(operation, key, signal, run));
+    for (const uploadId of others) await this.abortMultipartQuietly(stagingKey, uploadId);
+    await this.deleteQuietly(stagingKey);
+    return resumable;
+  }
+
   private async deleteQuietly(targetKey: string): Promise<void> {
     try {
       await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: targetKey }));
@@ -336,8 +389,8 @@ export class AtomicWriter {
   }
 }
 
-export function objectMetadata(sha256: string, bytes: number): Record<string, string> {
-  return { [OBJECT_METADATA_KEYS.sha256]: sha256, [OBJECT_METADATA_KEYS.bytes]: String(bytes) };
+export function objectMetadata(sha256: string, bytes: number, extra: Record<string, string> = {}): Record<string, string> {
+  return { ...extra, [OBJECT_METADATA_KEYS.sha256]: sha256, [OBJECT_METADATA_KEYS.bytes]: String(bytes) };
 }
 
 /** Yields the chunks read ahead, then the rest of the stream. Chunks are dropped once yielded. */
