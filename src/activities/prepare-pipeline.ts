@@ -1,4 +1,3 @@
-import { signedUrlIssues } from '../pipeline/param-values.js';
 import { ApplicationFailure } from '@temporalio/common';
 import { checkBindings, type BindingProblem } from '../pipeline/bindings-check.js';
 import { defaultMaxJobAttempts, registryEntry, type DeploymentRegistry } from '../pipeline/registry.js';
@@ -50,8 +49,6 @@ export function createPreparePipeline(deps: ActivityDeps) {
     if (!validation.ok) {
       throw invalidSpecFailure(validation.issues);
     }
-    const signed = signedUrlIssues(validation.spec.steps);
-    if (signed.length > 0) throw invalidSpecFailure(signed);
     const spec = validation.spec;
     const steps: Record<string, ResolvedStep> = {};
     const problems: BindingProblem[] = [];

@@ -60,9 +60,9 @@ export function checkImageReference(value: string): string | undefined {
 
 /**
  * Issues for every parameter holding a signed or token-bearing URL, which would be stored in
- * workflow history. Checked where a pipeline is accepted (the client's start, the preparation
- * activity), not in the workflow's own re-validation: histories recorded before this rule must
- * still replay.
+ * workflow history. Checked where a pipeline is accepted (`PipelineClient.start`, hence the CLI),
+ * not by the workflow or its preparation activity: histories recorded before this rule must still
+ * replay, and pipelines started by older clients must still run on upgraded workers.
  */
 export function signedUrlIssues(steps: readonly { id: string; params: Readonly<Record<string, ParamValue>> }[]): { path: string; message: string }[] {
   const issues: { path: string; message: string }[] = [];

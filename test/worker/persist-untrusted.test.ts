@@ -36,7 +36,7 @@ test('the download uses the URL as given; the stored sourceUrl keeps no query', 
       return { key: args.key, bytes: 3, sha256: 'a'.repeat(64), contentType: 'image/png', alreadyPresent: false };
     }),
   );
-  const result = await new MockActivityEnvironment().run(persist, input);
+  const result = (await new MockActivityEnvironment().run(persist, input)) as Awaited<ReturnType<typeof persist>>;
   assert.deepEqual(requested, [signedUrl]);
   assert.equal(result.outputs[0]!.sourceUrl, 'https://cdn.example.com/out/ComfyUI_00001_.png?…');
   assert.doesNotMatch(JSON.stringify(result), /deadbeef|secret-token/);
