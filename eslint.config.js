@@ -7,7 +7,7 @@ const nodeBuiltins = [...builtinModules, ...builtinModules.map((m) => `node:${m}
 
 export default tseslint.config(
   // Built workflow bundles kept as test fixtures are generated code.
-  { ignores: ['dist/', 'node_modules/', 'results/', 'test/fixtures/workflow-bundles/'] },
+  { ignores: ['dist/', 'node_modules/', 'results/', 'test/fixtures/workflow-bundles/', 'packages/*/dist/', 'test/fixtures/client-package/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -3,6 +3,7 @@
  * Nothing below an entry point reads process.env. Errors name the variable and the reason, never
  * the value (some are secrets).
  */
+import { parseIntegrationEnv, type IntegrationSettings } from './callbacks/config.js';
 import { z } from 'zod';
 import { parseHostPatterns } from './net/address-guard.js';
 import type { AddressPolicy } from './net/address-guard.js';
@@ -183,6 +184,10 @@ export interface WorkerConfig {
   metricsPort: number;
   temporalMetricsPort: number;
   logLevel: WorkerEnv['LOG_LEVEL'];
+  /** Key prefixes, callback hosts and delivery settings for the backend integration. */
+  integration: IntegrationSettings;
+  /** CALLBACK_SECRET: signs callbacks; reaches only the delivery activity. */
+  callbackSecret?: string;
   downloads: { policy: AddressPolicy; maxOutputBytes: number; idleTimeoutMs: number; deadlineMs: number };
   /** Raw payload key settings, turned into a codec by `loadPayloadKeys` (which reads the key file). */
   payloadKeys: PayloadKeySettings;
@@ -210,6 +215,9 @@ export function copiesWithinBudget(memoryBudgetBytes: number, partSizeBytes: num
 
 export function parseWorkerConfig(env: Readonly<Record<string, string | undefined>>): WorkerConfig {
   const e = parseEnv(workerEnvSchema, env);
+  // Empty strings count as unset, as in most deployment tools.
+  const integration = parseIntegrationEnv(Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== '')));
+  if (integration.problems.length > 0) throw new ConfigError(integration.problems);
   const partSizeBytes = e.COPY_PART_SIZE_MB * MIB;
   let allowedHosts: string[];
   try {
@@ -221,6 +229,8 @@ export function parseWorkerConfig(env: Readonly<Record<string, string | undefine
     throw new ConfigError([`MAX_OUTPUT_BYTES: must be at most COPY_PART_SIZE_MB × 10,000 parts (${partSizeBytes * 10_000})`]);
   }
   return {
+    integration: integration.settings,
+    ...(integration.callbackSecret ? { callbackSecret: integration.callbackSecret } : {}),
     temporal: temporalSettings(e),
     runcomfy: { baseUrl: e.RUNCOMFY_BASE_URL, token: e.RUNCOMFY_TOKEN, inferenceApiVersion: e.RUNCOMFY_INFERENCE_API_VERSION },
     store: { endpoint: e.R2_ENDPOINT, bucket: e.R2_BUCKET, accessKeyId: e.R2_ACCESS_KEY_ID, secretAccessKey: e.R2_SECRET_ACCESS_KEY, region: e.R2_REGION, forcePathStyle: e.R2_FORCE_PATH_STYLE, partSizeBytes, queueSize: e.COPY_QUEUE_SIZE },

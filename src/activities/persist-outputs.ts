@@ -2,6 +2,7 @@ import { Context } from '@temporalio/activity';
 import type { PersistOutputsHeartbeat, PersistOutputsInput, PersistOutputsResult } from '../contract/activity-contract.js';
 import type { PersistedOutput } from '../contract/pipeline-contract.js';
 import { urlWithoutQuery } from '../net/redact-urls.js';
+import { expandKeyTemplate } from '../storage/key-template.js';
 import { deterministicOutputKey } from '../storage/output-key.js';
 import type { ActivityDeps } from './deps.js';
 import { cancellationOf, storageFailure } from './failures.js';
@@ -38,10 +39,12 @@ export function createPersistOutputs(deps: ActivityDeps) {
     const attempt = input.attempt !== undefined && input.attempt > 1 ? { attempt: input.attempt } : {};
     for (const [index, output] of input.outputs.entries()) {
       const parts = { pipelineId: input.pipelineId, stepId: input.stepId, nodeId: output.nodeId, ...attempt };
-      let key = deterministicOutputKey({ ...parts, filename: output.filename });
+      let key = input.keyTemplate
+        ? expandKeyTemplate({ ...input.keyTemplate, pipelineId: input.pipelineId, stepId: input.stepId, attempt: input.attempt ?? 1, index, nodeId: output.nodeId, filename: output.filename, allowedPrefixes: deps.settings.integration?.allowedKeyPrefixes ?? [] })
+        : deterministicOutputKey({ ...parts, filename: output.filename });
       // Two files of one node with the same name must not overwrite each other, nor may the renamed
-      // one land on another file's name (`2-x.png`, `x.png`, `x.png`).
-      for (let n = 0; usedKeys.has(key); n++) key = deterministicOutputKey({ ...parts, filename: `${index}-${n > 0 ? `${n}-` : ''}${output.filename}` });
+      // one land on another file's name (`2-x.png`, `x.png`, `x.png`). A template's {index} keeps its keys apart.
+      for (let n = 0; usedKeys.has(key) && !input.keyTemplate; n++) key = deterministicOutputKey({ ...parts, filename: `${index}-${n > 0 ? `${n}-` : ''}${output.filename}` });
       usedKeys.add(key);
       const bytesBefore = progress.bytesCopied;
       try {

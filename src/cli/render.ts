@@ -1,5 +1,5 @@
 /** Human-readable output of the CLI: status blocks, step lines and output listings (`--json` aside). */
-import type { LiveStepStatus, PipelineStatusView } from '../client/index.js';
+import type { LiveStepStatus, PipelineGpuFacts, PipelineStatusView } from '../client/index.js';
 import { formatBytes, formatDuration } from '../format.js';
 import { terminalSafe } from '../text/terminal-safe.js';
 import type { PersistedOutput, StepProgress } from '../contract/pipeline-contract.js';
@@ -54,6 +54,7 @@ export function statusLines(view: PipelineStatusView, now: number): string[] {
   const lines = [`pipeline ${view.pipelineId}: ${view.status} (${done}/${view.steps.length} steps done, ${elapsed}, Temporal ${view.runStatus})`];
   const idWidth = Math.max(4, ...view.steps.map((s) => s.id.length));
   for (const step of view.steps) lines.push(stepLine(step, view.live?.[step.id], now, idWidth));
+  if (view.gpu) lines.push(gpuLine(view.gpu));
   if (view.cancelReason) lines.push(`  cancel reason: ${view.cancelReason}`);
   // A step's error already says it; the failure line is for failures no step carries (terminated, invalid binding).
   if (view.failure && !view.steps.some((s) => s.error)) lines.push(`  failure: ${view.failure.failureType}: ${view.failure.message}`);
@@ -66,4 +67,13 @@ export function printOutputs(outputs: readonly (PersistedOutput & { stepId: stri
     if (output.url) writeOut(`    ${output.url}`);
   }
   if (!canPresign && outputs.length > 0) writeOut('  (set R2_ENDPOINT, R2_BUCKET, R2_ACCESS_KEY_ID and R2_SECRET_ACCESS_KEY to print download links)');
+}
+
+/** Which steps spent GPU time (what the backend charges) and which did not (what it refunds). */
+export function gpuLine(gpu: PipelineGpuFacts): string {
+  const spent = gpu.steps
+    .filter((s) => s.gpuSpent)
+    .map((s) => `${s.stepId} ${s.runSeconds.toFixed(1)} s run + ${s.queueSeconds.toFixed(1)} s queued${s.hardware?.length ? ` on ${s.hardware.join('/')}` : ''}${s.attempts.length > 1 ? ` (${s.attempts.length} jobs)` : ''}`);
+  const none = gpu.totals.stepsWithoutGpu;
+  return `  GPU: ${spent.length > 0 ? `spent by ${spent.join(', ')}` : 'none spent'}${none.length > 0 ? `; none by ${none.join(', ')}` : ''}`;
 }

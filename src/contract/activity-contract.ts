@@ -2,6 +2,7 @@
  * Inputs and outputs of the pipeline's activities: plain JSON, references only (URLs, R2 keys, sizes,
  * hashes), never bytes or secrets, because every value here is stored in workflow history.
  */
+import type { Correlation } from '../pipeline/integration.js';
 import type { DeploymentEntry } from '../pipeline/registry.js';
 import type { PipelineSpec, PipelineStep } from '../pipeline/spec.js';
 import type { PersistedOutput } from './pipeline-contract.js';
@@ -52,6 +53,19 @@ export interface PreparedPipeline {
   timings: PipelineTimings;
   ambiguousSubmitPolicy: AmbiguousSubmitPolicy;
   outputUrlMode: 'presigned' | 'source';
+  /** Where this pipeline's signed callbacks go (absent: none). The signing secret stays in the worker. */
+  callbacks?: CallbackTarget;
+  /** Per step id: the RunComfy hardware of its deployment, for the step's GPU facts. */
+  hardware?: Record<string, string[]>;
+}
+
+/** A pipeline's callback destination and delivery limits. */
+export interface CallbackTarget {
+  url: string;
+  /** How long one event is retried before it is recorded undelivered. */
+  retryWindowMs: number;
+  /** One delivery attempt's limit. */
+  timeoutMs: number;
 }
 
 /** Where a wired parameter's value comes from: an output persisted by an earlier step. */
@@ -145,6 +159,8 @@ export interface PersistOutputsInput {
   /** For metrics only: the step's kind and when it started (epoch ms, workflow time). */
   stepKind?: string;
   stepStartedAtMs?: number;
+  /** The pipeline's own key layout (spec.outputKeyTemplate) and the values it may use. */
+  keyTemplate?: { template: string; correlation?: Correlation; labels?: Record<string, string> };
 }
 
 export interface PersistOutputsHeartbeat {

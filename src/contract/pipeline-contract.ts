@@ -6,6 +6,8 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { defineQuery, defineSignal } from '@temporalio/workflow';
 import { summarizeIssues, type PipelineSpecIssue } from '../pipeline/errors.js';
+import type { PipelineGpuFacts } from '../pipeline/gpu-facts.js';
+import type { Correlation } from '../pipeline/integration.js';
 import type { PipelineSpec } from '../pipeline/spec.js';
 import type { StepKind } from '../pipeline/step-kinds.js';
 
@@ -120,6 +122,10 @@ export interface StepProgress {
   finishedAt?: string;
   outputs: PersistedOutput[];
   error?: StepError;
+  /** RunComfy deployment id the step's jobs ran on. */
+  deploymentId?: string;
+  /** RunComfy hardware SKUs of that deployment. */
+  hardware?: string[];
 }
 
 export interface StepError {
@@ -138,6 +144,12 @@ export interface PipelineProgress {
   /** The step that made the pipeline fail. */
   failedStepId?: string;
   steps: StepProgress[];
+  /** The backend's ids the pipeline was started with (spec.correlation). */
+  correlation?: Correlation;
+  /** The spec's labels. */
+  labels?: Record<string, string>;
+  /** Which steps spent GPU time and how much (added by the client to status and result). */
+  gpu?: PipelineGpuFacts;
 }
 
 /** What a finished pipeline returns (also when cancelled by signal: outputs kept so far are listed). */

@@ -20,6 +20,10 @@ export class PrometheusPipelineMetrics implements PipelineMetrics {
     registers: [this.registry],
   });
 
+  private readonly gpu = new Counter({ name: 'rcp_gpu_seconds_total', help: 'GPU seconds spent by jobs (their run phase), by RunComfy deployment id', labelNames: ['deployment'], registers: [this.registry] });
+  private readonly gpuJobs = new Counter({ name: 'rcp_gpu_jobs_total', help: 'Jobs that reached a GPU, by RunComfy deployment id', labelNames: ['deployment'], registers: [this.registry] });
+  private readonly callbacks = new Counter({ name: 'rcp_callback_deliveries_total', help: 'Callback delivery attempts, by HTTP status class', labelNames: ['status'], registers: [this.registry] });
+
   constructor({ defaultMetrics = true }: { defaultMetrics?: boolean } = {}) {
     if (defaultMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'rcp_worker_' });
   }
@@ -48,11 +52,31 @@ export class PrometheusPipelineMetrics implements PipelineMetrics {
   stepSucceeded(kind: string, durationSeconds: number): void {
     this.stepDuration.observe({ kind }, durationSeconds);
   }
+  gpuSeconds(deploymentId: string, seconds: number): void {
+    this.gpu.inc({ deployment: deploymentId }, seconds);
+    this.gpuJobs.inc({ deployment: deploymentId });
+  }
+  callbackAttempt(httpStatus: number): void {
+    this.callbacks.inc({ status: `${Math.floor(httpStatus / 100)}xx` });
+  }
 }
 
-/** Serves `/metrics` on the given port (0 = a free one); resolves with the server once listening. */
-export async function serveMetrics(registry: Registry, port: number, host = '0.0.0.0'): Promise<Server> {
+/**
+ * Serves `/metrics` on the given port (0 = a free one); resolves with the server once listening.
+ * With `ready`, also `/healthz` (200 while the process serves) and `/readyz` (200 while `ready()`
+ * holds, e.g. the worker is polling; 503 while it starts or drains), for orchestrators' probes.
+ */
+export async function serveMetrics(registry: Registry, port: number, host = '0.0.0.0', ready?: () => boolean): Promise<Server> {
   const server = createServer((req, res) => {
+    if (ready && req.url === '/healthz') {
+      res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
+      return;
+    }
+    if (ready && req.url === '/readyz') {
+      const isReady = ready();
+      res.writeHead(isReady ? 200 : 503, { 'content-type': 'text/plain' }).end(isReady ? 'ready\n' : 'not ready\n');
+      return;
+    }
     if (req.url !== '/metrics') {
       res.writeHead(404).end();
       return;

@@ -145,7 +145,9 @@ export async function createPipelineWorker(options: PipelineWorkerOptions): Prom
       presignTtlSeconds: config.presignTtlSeconds,
       deploymentCacheTtlMs: config.deploymentCacheTtlMs,
       maxConcurrentCopies: config.maxConcurrentCopies,
+      integration: config.integration,
     },
+    ...(config.callbackSecret ? { callbackSecret: config.callbackSecret } : {}),
   });
 
   const bundlePath = options.workflowBundlePath ?? config.worker.workflowBundlePath;
@@ -182,7 +184,7 @@ export async function createPipelineWorker(options: PipelineWorkerOptions): Prom
     s3.destroy();
     throw error;
   }
-  const metricsServer = options.serveMetrics ? await serveMetrics(metrics.registry, config.metricsPort) : undefined;
+  const metricsServer = options.serveMetrics ? await serveMetrics(metrics.registry, config.metricsPort, '0.0.0.0', () => worker.getState() === 'RUNNING') : undefined;
 
   return {
     worker,

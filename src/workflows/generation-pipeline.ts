@@ -30,6 +30,7 @@ import {
   type StepError,
 } from '../contract/pipeline-contract.js';
 import { pipelineStatusSearchAttribute as pipelineStatusKey } from '../contract/search-attributes.js';
+import { outputLayout, PipelineHooks } from './pipeline-hooks.js';
 import { ProgressBook } from './pipeline-progress.js';
 import { DEFAULT_PERSIST_CANCEL_GRACE_MS, protectedCopy } from './protected-copy.js';
 import { stopIfRequested, type RunControl } from './run-control.js';
@@ -78,6 +79,12 @@ function nowIso(): string {
  * cancels every accepted job at RunComfy and keeps what was already persisted.
  */
 export async function generationPipeline(input: PipelineWorkflowInput): Promise<PipelineResult> {
+  const hooks = new PipelineHooks();
+  // The terminal callback is handed to the outbox on every way out (succeeded, failed, cancelled).
+  return runPipeline(input, hooks).finally(() => hooks.close());
+}
+
+async function runPipeline(input: PipelineWorkflowInput, hooks: PipelineHooks): Promise<PipelineResult> {
   // Cheap re-validation: the client validated too, but history must never run a malformed spec.
   const validation = validatePipelineSpec(input?.spec);
   if (!validation.ok) {
@@ -86,6 +93,7 @@ export async function generationPipeline(input: PipelineWorkflowInput): Promise<
   const spec = validation.spec;
   const book = new ProgressBook(spec, nowIso());
   setHandler(pipelineProgressQuery, () => book.snapshot());
+  hooks.attach(spec, book);
 
   let cancelRequest: CancelPipelineRequest | undefined;
   const work = new CancellationScope();
@@ -107,6 +115,7 @@ export async function generationPipeline(input: PipelineWorkflowInput): Promise<
 
   try {
     const prepared = await work.run(() => preparePipeline({ spec }));
+    await hooks.prepared(prepared);
     if (book.status === 'preparing') book.setStatus('running');
     await work.run(() => runSteps(spec, prepared, book, control));
     // A cancel that arrived while the last outputs were being persisted still wins: the outputs
@@ -210,6 +219,10 @@ async function runStep(step: PipelineStep, spec: PipelineSpec, prepared: Prepare
   const deploymentId = resolved.deployment.deploymentId;
   const progress = book.step(step.id);
   progress.startedAt = nowIso();
+  // For the step's GPU facts: where its jobs ran (query and result only; no command changes).
+  progress.deploymentId = deploymentId;
+  const hardware = prepared.hardware?.[step.id];
+  if (hardware && hardware.length > 0) progress.hardware = [...hardware];
   const stepStartedAtMs = Date.now();
   const acts = stepActivities(prepared, step.id, control.edges);
 
@@ -228,11 +241,12 @@ async function runStep(step: PipelineStep, spec: PipelineSpec, prepared: Prepare
   let liveAttempt: { attempt: number; record: JobAttempt } | undefined;
   const persist = async (requestId: string, attempt: number, outputs: JobOutputRef[], record: JobAttempt): Promise<void> => {
     progress.state = 'persisting';
+    const layout = outputLayout(spec);
     // A cancel gives a running copy a short grace, then stops it: a hostile source cannot hold the worker.
     const guard = { outer: CancellationScope.current(), stopRequested: control.stopRequested };
     const graceMs = timings.persistCancelGraceMs ?? DEFAULT_PERSIST_CANCEL_GRACE_MS;
     const copy = () =>
-      protectedCopy(graceMs, guard, () => acts.persistOutputs({ pipelineId: spec.pipelineId, stepId: step.id, requestId, outputs, attempt, stepKind: step.kind, stepStartedAtMs }));
+      protectedCopy(graceMs, guard, () => acts.persistOutputs({ pipelineId: spec.pipelineId, stepId: step.id, requestId, outputs, attempt, stepKind: step.kind, stepStartedAtMs, ...layout }));
     // A finished job's outputs are paid for: their copy completes even while the pipeline is cancelled.
     const persisted = control.edges
       ? await persistThroughOutages(copy, { timings, progress, record, jobFinishedAtMs: Date.now() })
