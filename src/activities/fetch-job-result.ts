@@ -1,4 +1,5 @@
 import { Context } from '@temporalio/activity';
+import { stripUrlQueries } from '../net/redact-urls.js';
 import { extractOutputFiles, type OutputFile } from '../runcomfy/outputs.js';
 import type { FetchJobResultInput, FetchJobResultOutput, JobOutputRef } from '../contract/activity-contract.js';
 import type { ActivityDeps } from './deps.js';
@@ -35,7 +36,7 @@ export async function readJobResult(deps: ActivityDeps, input: FetchJobResultInp
   const times = Number.isFinite(created) && Number.isFinite(finished) && finished >= created ? { remoteTimes: { createdAt: new Date(created).toISOString(), finishedAt: new Date(finished).toISOString() } } : {};
   if (result.status === 'cancelled') return { outcome: 'cancelled', outputs: [], ...times };
   if (result.status === 'failed') {
-    const message = (result.failure?.message ?? 'the job failed without an error message').replace(/\s+/g, ' ').slice(0, 2_000);
+    const message = stripUrlQueries((result.failure?.message ?? 'the job failed without an error message').replace(/\s+/g, ' ')).slice(0, 2_000);
     const outcome: FetchJobResultOutput = { outcome: 'failed', outputs: [], error: message, transient: isTransientJobFailure(message, result.failure?.code), ...times };
     deps.metrics?.jobFinished(input.stepKind ?? 'unknown', 'failed');
     return outcome;

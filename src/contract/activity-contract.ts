@@ -22,6 +22,8 @@ export interface PipelineTimings {
   persistHeartbeatTimeoutMs: number;
   /** Longest a copy of one step's outputs may take. */
   persistTimeoutMs: number;
+  /** How long a cancelled pipeline lets a running copy go on before cancelling it (absent in older histories). */
+  persistCancelGraceMs?: number;
   cancelTimeoutMs: number;
   /**
    * How long a step keeps retrying a copy while the object store is unavailable (connection

@@ -47,6 +47,12 @@ export const STEP_FAILURE_TYPES = {
   noOutputs: 'NoOutputs',
   remoteApi: 'RunComfyApiError',
   storage: 'StorageError',
+  /** An output URL's scheme, host or address is not allowed (private, loopback, not in OUTPUT_HOSTS). */
+  outputSourceRejected: 'OutputSourceRejected',
+  /** An output file is over MAX_OUTPUT_BYTES. */
+  outputTooLarge: 'OutputTooLarge',
+  /** An output source went quiet (idle timeout) or did not finish by its deadline. */
+  outputSourceStalled: 'OutputSourceStalled',
   /** The object store refuses the copy for a reason retrying cannot fix (403, no such bucket, bad credentials). */
   storageMisconfigured: 'StorageMisconfigured',
 } as const;

@@ -32,6 +32,7 @@ import {
 import { pipelineStatusSearchAttribute as pipelineStatusKey } from '../contract/search-attributes.js';
 import { outputLayout, PipelineHooks } from './pipeline-hooks.js';
 import { ProgressBook } from './pipeline-progress.js';
+import { DEFAULT_PERSIST_CANCEL_GRACE_MS, protectedCopy } from './protected-copy.js';
 import { stopIfRequested, type RunControl } from './run-control.js';
 import { stopJob } from './stop-job.js';
 import { stepActivities, type StepActivities } from './step-activities.js';
@@ -259,7 +260,11 @@ async function runStep(step: PipelineStep, spec: PipelineSpec, prepared: Prepare
   const persist = async (requestId: string, attempt: number, outputs: JobOutputRef[], record: JobAttempt): Promise<void> => {
     progress.state = 'persisting';
     const layout = outputLayout(spec);
-    const copy = () => acts.persistOutputs({ pipelineId: spec.pipelineId, stepId: step.id, requestId, outputs, attempt, stepKind: step.kind, stepStartedAtMs, ...layout });
+    // A cancel gives a running copy a short grace, then stops it: a hostile source cannot hold the worker.
+    const guard = { outer: CancellationScope.current(), stopRequested: control.stopRequested };
+    const graceMs = timings.persistCancelGraceMs ?? DEFAULT_PERSIST_CANCEL_GRACE_MS;
+    const copy = () =>
+      protectedCopy(graceMs, guard, () => acts.persistOutputs({ pipelineId: spec.pipelineId, stepId: step.id, requestId, outputs, attempt, stepKind: step.kind, stepStartedAtMs, ...layout }));
     // A finished job's outputs are paid for: their copy completes even while the pipeline is cancelled.
     const persisted = control.edges
       ? await persistThroughOutages(copy, { timings, progress, record, jobFinishedAtMs: Date.now() })
