@@ -148,6 +148,8 @@ async function main(): Promise<number> {
     const [stackResult, bundleResult] = await Promise.allSettled([
       startLocalStack({
         workDir,
+        // A demo ended by SIGKILL leaves no folder behind either.
+        removeWorkDirWhenOrphaned: true,
         toolEnv: process.env,
         ...(local.temporal ? { temporal: { namespace, uiCodecEndpoint: encryption.uiCodecEndpoint } } : {}),
         ...(local.s3 ? { s3: {} } : {}),

@@ -95,6 +95,15 @@ function cephConfig(p: { fsid: string; monPort: number; rgwPort: number; dir: st
   ].join('\n');
 }
 
+/** The cluster's daemons, in the order an orphaned stack stops them. */
+export const CEPH_WATCHDOG_NAMES = ['rgw', 'osd', 'mon'] as const;
+type CephDaemon = (typeof CEPH_WATCHDOG_NAMES)[number];
+
+/** Where a daemon's watchdog writes its pid, under the server's work folder. */
+export function cephWatchdogPidFile(workDir: string, name: CephDaemon): string {
+  return join(workDir, 'run', `${name}.watchdog.pid`);
+}
+
 /** Starts a one-monitor, one-OSD Ceph cluster with a radosgw on free loopback ports and creates a bucket. */
 export async function startS3Server(options: S3ServerOptions = {}): Promise<S3Server> {
   const bin = resolveCephBinaries();
@@ -111,11 +120,11 @@ export async function startS3Server(options: S3ServerOptions = {}): Promise<S3Se
   writeFileSync(conf, cephConfig({ fsid, monPort: monPort!, rgwPort, dir, storage, capacityBytes }));
 
   const started: SupervisedProcess[] = [];
-  const pidFile = (name: string): string => join(dir, 'run', `${name}.watchdog.pid`);
+  const pidFile = (name: CephDaemon): string => cephWatchdogPidFile(dir, name);
   // If the owner dies, the watchdogs stop the gateway first, then the OSD, then the monitor (the
   // order `stopAll` uses); the monitor's watchdog, last, removes a state folder this call created.
-  const dependants: Record<string, string[]> = { mon: ['rgw', 'osd'], osd: ['rgw'], rgw: [] };
-  const daemon = (name: 'mon' | 'osd' | 'rgw', command: string, args: string[]): SupervisedProcess => {
+  const dependants: Record<CephDaemon, CephDaemon[]> = { mon: ['rgw', 'osd'], osd: ['rgw'], rgw: [] };
+  const daemon = (name: CephDaemon, command: string, args: string[]): SupervisedProcess => {
     const proc = new SupervisedProcess({
       name,
       command,

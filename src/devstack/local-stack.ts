@@ -14,8 +14,9 @@ import { encodePngRgb } from '../emulator/media/png.js';
 import type { DeploymentRegistry } from '../pipeline/registry.js';
 import { createPipelineWorker } from '../worker/pipeline-worker.js';
 import { PIPELINE_SEARCH_ATTRIBUTES } from '../contract/search-attributes.js';
-import { startS3Server, type S3Server } from './ceph-s3-server.js';
-import { startTemporalDevServer, type TemporalDevServer } from './temporal-dev-server.js';
+import { CEPH_WATCHDOG_NAMES, cephWatchdogPidFile, startS3Server, type S3Server } from './ceph-s3-server.js';
+import { SupervisedProcess } from './supervised-process.js';
+import { startTemporalDevServer, TEMPORAL_WATCHDOG_PID_FILE, type TemporalDevServer } from './temporal-dev-server.js';
 import { MissingToolError, resolveCephBinaries, resolveTemporalCli } from './tool-paths.js';
 
 /** The checkout's root folder (scripts, config and fixtures are found from here). */
@@ -74,6 +75,11 @@ export async function ensureLocalTools(needs: LocalToolNeeds, options: EnsureLoc
 export interface LocalStackOptions {
   /** Servers' state and logs live under this folder (the caller removes it). */
   workDir: string;
+  /**
+   * Also remove `workDir` if this process dies without stopping the stack (a SIGKILL of it or of its
+   * process group), once every server is gone. A caller that stops the stack removes it itself.
+   */
+  removeWorkDirWhenOrphaned?: boolean;
   temporal?: { namespace?: string; ui?: boolean; uiCodecEndpoint?: string };
   s3?: { bucket?: string; storage?: 'memory' | 'file' };
   emulator?: EmulatorOptions;
@@ -97,6 +103,20 @@ export interface LocalStack {
  */
 export async function startLocalStack(options: LocalStackOptions): Promise<LocalStack> {
   const { workDir } = options;
+  // The servers' own watchdogs stop them when this process dies; this one only waits for them (the
+  // pid files below) and then removes the folder they shared.
+  const janitor = options.removeWorkDirWhenOrphaned
+    ? new SupervisedProcess({
+        name: 'work-folder janitor',
+        command: 'sleep',
+        args: ['2147483647'],
+        logFile: join(workDir, 'janitor.log'),
+        stopAfterPidFiles: [join(workDir, TEMPORAL_WATCHDOG_PID_FILE), ...CEPH_WATCHDOG_NAMES.map((name) => cephWatchdogPidFile(join(workDir, 'ceph'), name))],
+        removeWhenOrphaned: workDir,
+        // Long enough for the Ceph daemons to stop one after the other.
+        orphanGraceSeconds: 5,
+      })
+    : undefined;
   const settled = await Promise.allSettled([
     options.temporal
       ? startTemporalDevServer({
@@ -124,6 +144,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       await emulator?.close();
       // The two servers do not depend on each other.
       const results = await Promise.allSettled([s3?.stop(), temporal?.stop()]);
+      await janitor?.stop(1_000);
       const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
       if (failed) throw failed.reason;
     })();

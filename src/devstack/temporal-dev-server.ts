@@ -46,6 +46,9 @@ export interface TemporalDevServer {
   restart(opts?: { kill?: boolean }): Promise<void>;
 }
 
+/** In the server's work folder: its watchdog's pid, for a stack-wide cleanup that must wait for it. */
+export const TEMPORAL_WATCHDOG_PID_FILE = 'temporal.watchdog.pid';
+
 /** Starts the Temporal CLI dev server on free loopback ports and waits until it serves requests. */
 export async function startTemporalDevServer(options: TemporalDevServerOptions = {}): Promise<TemporalDevServer> {
   const executable = options.executable ?? resolveTemporalCli();
@@ -78,7 +81,7 @@ export async function startTemporalDevServer(options: TemporalDevServerOptions =
 
   let proc: SupervisedProcess;
   const startOnce = async (): Promise<void> => {
-    proc = new SupervisedProcess({ name: 'temporal', command: executable, args, logFile, ...(ownsWorkDir ? { removeWhenOrphaned: workDir } : {}) });
+    proc = new SupervisedProcess({ name: 'temporal', command: executable, args, logFile, pidFile: join(workDir, TEMPORAL_WATCHDOG_PID_FILE), ...(ownsWorkDir ? { removeWhenOrphaned: workDir } : {}) });
     try {
       await waitUntil(
         async () => {

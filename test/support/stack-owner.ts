@@ -5,12 +5,19 @@
  * SIGKILL this process and check that nothing of the stack is left.
  */
 import { CreateMultipartUploadCommand, S3Client, UploadPartCommand } from '@aws-sdk/client-s3';
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { startS3Server } from '../../src/devstack/ceph-s3-server.js';
+import { startLocalStack } from '../../src/devstack/local-stack.js';
 import { startTemporalDevServer } from '../../src/devstack/temporal-dev-server.js';
 
-const [temporal, s3] = await Promise.all([startTemporalDevServer({ ui: false }), startS3Server()]);
+// `shared-work-folder`: one folder for both servers, the way the demo runs its stack; otherwise each
+// server makes its own.
+const sharedWorkDir = process.argv[2] === 'shared-work-folder' ? mkdtempSync(join(tmpdir(), 'rcp-owner-')) : undefined;
+const [temporal, s3] = sharedWorkDir
+  ? await startLocalStack({ workDir: sharedWorkDir, removeWorkDirWhenOrphaned: true, temporal: { ui: false }, s3: {}, toolEnv: process.env }).then((stack) => [stack.temporal!, stack.s3!] as const)
+  : await Promise.all([startTemporalDevServer({ ui: false }), startS3Server()]);
 
 /** The server a watchdog started (not the `sleep` it polls with). */
 function childrenOf(pid: number): number[] {
@@ -36,7 +43,7 @@ for (let upload = 0; ; upload += 1) {
     await Promise.all([0, 1, 2].map((i) => client.send(new UploadPartCommand({ Bucket: s3.bucket, Key: `busy-${upload}`, UploadId, PartNumber: partNumber * 3 + i, Body: part }))));
     if (!reported) {
       reported = true;
-      console.log(JSON.stringify({ pids, dirs: [s3.workDir, dirname(temporal.logFile)] }));
+      console.log(JSON.stringify({ pids, dirs: sharedWorkDir ? [sharedWorkDir] : [s3.workDir, dirname(temporal.logFile)] }));
     }
   }
 }
