@@ -35,6 +35,13 @@ export interface S3Server {
   readonly secretAccessKey: string;
   /** Stops radosgw, then the OSD, then the monitor, and removes the state it created. */
   stop(): Promise<void>;
+  /**
+   * Stops only the gateway (the S3 endpoint refuses connections; stored objects stay): an outage of
+   * the store as clients see it. {@link startGateway} brings it back on the same port.
+   */
+  stopGateway(options?: { kill?: boolean }): Promise<void>;
+  /** Starts the gateway again after {@link stopGateway}; resolves once it answers. No-op while it runs. */
+  startGateway(): Promise<void>;
 }
 
 /*
@@ -117,6 +124,18 @@ export async function startS3Server(options: S3ServerOptions = {}): Promise<S3Se
   };
 
   const endpoint = `http://127.0.0.1:${rgwPort}`;
+  let rgw: SupervisedProcess | undefined;
+  const startRgw = async (): Promise<void> => {
+    const proc = daemon('rgw', bin.radosgw, ['-n', 'client.rgw']);
+    rgw = proc;
+    await waitUntil(
+      async () => {
+        if (proc.hasExited) throw new Error(`radosgw exited:\n${proc.logTail()}`);
+        return (await fetch(endpoint)).ok;
+      },
+      { timeoutMs: options.startTimeoutMs ?? 90_000, intervalMs: 250, what: `radosgw at ${endpoint}` },
+    );
+  };
   try {
     await runToCompletion(bin.monmaptool, ['--create', '--clobber', '--fsid', fsid, '--addv', 'a', `[v2:127.0.0.1:${monPort}]`, join(dir, 'monmap')]);
     await runToCompletion(bin['ceph-mon'], ['-c', conf, '--mkfs', '-i', 'a', '--monmap', join(dir, 'monmap')]);
@@ -124,14 +143,7 @@ export async function startS3Server(options: S3ServerOptions = {}): Promise<S3Se
     const osdId = (await runToCompletion(bin.ceph, ['-c', conf, 'osd', 'create'], { timeoutMs: 60_000 })).trim();
     await runToCompletion(bin['ceph-osd'], ['-c', conf, '-i', osdId, '--mkfs'], { timeoutMs: 120_000 });
     daemon('osd', bin['ceph-osd'], ['-i', osdId]);
-    const rgw = daemon('rgw', bin.radosgw, ['-n', 'client.rgw']);
-    await waitUntil(
-      async () => {
-        if (rgw.hasExited) throw new Error(`radosgw exited:\n${rgw.logTail()}`);
-        return (await fetch(endpoint)).ok;
-      },
-      { timeoutMs: options.startTimeoutMs ?? 90_000, intervalMs: 250, what: `radosgw at ${endpoint}` },
-    );
+    await startRgw();
     await runToCompletion(bin['radosgw-admin'], [
       '-c', conf, 'user', 'create', '--uid', 'rcp-local', '--display-name', 'local pipeline outputs',
       '--access-key', LOCAL_S3_CREDENTIALS.accessKeyId, '--secret-key', LOCAL_S3_CREDENTIALS.secretAccessKey,
@@ -158,6 +170,21 @@ export async function startS3Server(options: S3ServerOptions = {}): Promise<S3Se
     async stop() {
       await stopAll();
       if (ownsWorkDir) rmSync(dir, { recursive: true, force: true });
+    },
+    async stopGateway(opts) {
+      const proc = rgw;
+      if (!proc || proc.hasExited) return;
+      if (opts?.kill) {
+        proc.killGroup('SIGKILL');
+        await proc.waitForExit();
+      } else {
+        await proc.stop(10_000);
+      }
+      started.splice(started.indexOf(proc), 1);
+    },
+    async startGateway() {
+      if (rgw && !rgw.hasExited) return;
+      await startRgw();
     },
   };
 }
