@@ -147,6 +147,7 @@ export function runCampaign(options: ChaosOptions, log: (line: string) => void):
       // Wind down: every fault undone before the verdict, so pipelines can close.
       await ctx.infraLock.chain;
       await stack.admin.clearFaults();
+      for (const fault of faults) if (fault.lingers) fault.endMs = Date.now();
       await stack.s3.startGateway();
       for (const slot of stack.workers) stack.startWorker(slot);
       log(`fault window over; waiting up to ${options.drainMinutes} min for pipelines to close`);

@@ -37,6 +37,11 @@ export interface InjectedFault {
   pipelineId?: string;
   /** The injection itself could not be done (e.g. no pipeline to target); not counted. */
   skipped?: boolean;
+  /**
+   * An emulator rule waits for the next matching request, whenever it comes: its effect may land
+   * until the wind-down clears the rules, so that is when it ends.
+   */
+  lingers?: boolean;
 }
 
 export interface FaultContext {
@@ -80,7 +85,8 @@ async function pickRunningPipeline(ctx: FaultContext, prng: Prng): Promise<Pipel
   return undefined;
 }
 
-function requestFault(ctx: FaultContext, spec: FaultRuleSpec): Promise<string> {
+function requestFault(ctx: FaultContext, spec: FaultRuleSpec, fault: InjectedFault): Promise<string> {
+  fault.lingers = true;
   return ctx.stack.admin.addFault(spec).then((rule) => rule.id);
 }
 
@@ -128,28 +134,28 @@ const injectors: Record<FaultKind, Injector> = {
     const retryAfterSeconds = prng.int(1, 4);
     const count = prng.int(1, 4);
     fault.detail = `${count} × 429 Retry-After ${retryAfterSeconds} s on ${operation}`;
-    await requestFault(ctx, { kind: 'rate_limit', operations: [operation], retryAfterSeconds, count });
+    await requestFault(ctx, { kind: 'rate_limit', operations: [operation], retryAfterSeconds, count }, fault);
   },
   'server-error': async (ctx, prng, fault) => {
     const operation = prng.pick(['submit', 'status', 'result', 'download', 'cancel'] as const);
     const statusCode = prng.pick([500, 502, 503, 504]);
     const count = prng.int(1, 3);
     fault.detail = `${count} × ${statusCode} on ${operation}`;
-    await requestFault(ctx, { kind: 'server_error', operations: [operation], statusCode, count });
+    await requestFault(ctx, { kind: 'server_error', operations: [operation], statusCode, count }, fault);
   },
   'lost-response': async (ctx, _prng, fault) => {
     fault.detail = 'the next submit creates its job, then its answer is lost';
-    await requestFault(ctx, { kind: 'lost_response', operations: ['submit'], count: 1 });
+    await requestFault(ctx, { kind: 'lost_response', operations: ['submit'], count: 1 }, fault);
   },
   hang: async (ctx, prng, fault) => {
     const operation = prng.pick(['submit', 'status', 'result', 'download'] as const);
     fault.detail = `the next ${operation} never answers`;
-    await requestFault(ctx, { kind: 'hang', operations: [operation], count: 1 });
+    await requestFault(ctx, { kind: 'hang', operations: [operation], count: 1 }, fault);
   },
   'truncated-download': async (ctx, prng, fault) => {
     const count = prng.int(1, 2);
     fault.detail = `${count} download(s) cut short`;
-    await requestFault(ctx, { kind: 'truncated_download', operations: ['download'], count });
+    await requestFault(ctx, { kind: 'truncated_download', operations: ['download'], count }, fault);
   },
   'expired-download': async (ctx, prng, fault) => {
     // A job of a running pipeline that is about to finish: its outputs expire the moment it does,
@@ -182,11 +188,11 @@ const injectors: Record<FaultKind, Injector> = {
   'transient-job-failure': async (ctx, prng, fault) => {
     const count = prng.int(1, 2);
     fault.detail = `the next ${count} job(s) fail transiently`;
-    await requestFault(ctx, { kind: 'job_failure', count, failure: { kind: 'transient' } });
+    await requestFault(ctx, { kind: 'job_failure', count, failure: { kind: 'transient' } }, fault);
   },
   'permanent-job-failure': async (ctx, _prng, fault) => {
     fault.detail = 'the next job fails permanently';
-    await requestFault(ctx, { kind: 'job_failure', count: 1, failure: { kind: 'permanent' } });
+    await requestFault(ctx, { kind: 'job_failure', count: 1, failure: { kind: 'permanent' } }, fault);
   },
   'slow-queue': async (ctx, prng, fault) => {
     const key = prng.pick(['flux-t2i', 'reactor-faceswap', 'ultimate-upscale', 'wan-i2v', LARGE_DEPLOYMENT.key]);
@@ -255,6 +261,6 @@ export async function injectFault(ctx: FaultContext, prng: Prng, fault: Injected
   } catch (error) {
     fault.detail = `${fault.detail} (injection error: ${error instanceof Error ? error.message : String(error)})`;
   } finally {
-    fault.endMs = Date.now();
+    if (!fault.lingers) fault.endMs = Date.now();
   }
 }

@@ -270,7 +270,12 @@ export async function checkInvariants(input: CheckInput): Promise<CheckResult> {
           for (const file of files) {
             const persisted = step?.outputs.find((o) => o.nodeId === file.node_id && o.filename === file.filename && o.sha256 === file.sha256);
             if (!persisted) {
-              violate('outputs-persisted', pipelineId, `step ${stepId}, job ${job.request_id}: ${file.node_id}/${file.filename} (${file.size_bytes} B, sha256 ${file.sha256.slice(0, 12)}…) is not among the step's persisted outputs`);
+              const cancelNote = history.cancelEvent ? `; the job finished ${(job.finished_at_ms ?? 0) - history.cancelEvent.atMs} ms after the ${history.cancelEvent.how} cancel` : '';
+              violate(
+                'outputs-persisted',
+                pipelineId,
+                `step ${stepId} (${step?.state ?? '?'}), job ${job.request_id}: ${file.node_id}/${file.filename} (${file.size_bytes} B, sha256 ${file.sha256.slice(0, 12)}…) is not among the step's persisted outputs${cancelNote}`,
+              );
               continue;
             }
             try {
