@@ -72,7 +72,7 @@ test('a bad flag or an unknown fault kind is a usage error naming it', async () 
   assert.match(missingSeed.stderr, /--seed is required/);
 });
 
-test(`fixed-seed CI campaign (seed ${CI_SEED}, faults: ${CI_FAULTS.join(', ')}) finds no violation`, { timeout: 15 * 60_000 }, async () => {
+test(`fixed-seed CI campaign (seed ${CI_SEED}, faults: ${CI_FAULTS.join(', ')}) finds no violation`, { timeout: 15 * 60_000 }, async (t) => {
   const run = await runChaos(
     [
       '--seed', String(CI_SEED),
@@ -93,6 +93,7 @@ test(`fixed-seed CI campaign (seed ${CI_SEED}, faults: ${CI_FAULTS.join(', ')}) 
   } catch {
     assert.fail(`no JSON summary (exit ${run.code}); stderr ends with:\n${run.stderr.slice(-3000)}`);
   }
+  t.diagnostic(lastLine);
   const totalFaults = Object.values(summary.faults).reduce((a, b) => a + b, 0);
   assert.deepEqual(summary.violations, [], `violations found; replay with the command in each violation\n${run.stderr.slice(-2000)}`);
   assert.equal(run.code, 0);
