@@ -232,8 +232,37 @@ const injectors: Record<FaultKind, Injector> = {
   },
 };
 
+/** Step states a cancel may aim at: the moments where races hide. */
+const CANCEL_MOMENTS = { submit: ['submitting'], copy: ['persisting', 'fetching-result'], backoff: ['retry-backoff'] } as const;
+
+/**
+ * A running pipeline, preferably one in the moment `aim` names (read from its progress through the
+ * client); any running one when none is there right now.
+ */
+async function pickCancelTarget(ctx: FaultContext, prng: Prng, aim: keyof typeof CANCEL_MOMENTS | 'any'): Promise<{ record: PipelineRecord; moment: string } | undefined> {
+  const fallback = await pickRunningPipeline(ctx, prng);
+  if (aim === 'any' || !fallback) return fallback ? { record: fallback, moment: 'any' } : undefined;
+  const deadline = Date.now() + 8_000;
+  while (Date.now() < deadline && !ctx.winding.down) {
+    const started = [...ctx.records.values()].filter((r) => r.startedAtMs !== undefined && r.cancels.length === 0).slice(-12);
+    for (const record of started) {
+      try {
+        const view = await ctx.clients[record.planned.policy].getStatus(record.planned.pipelineId);
+        if (view.runStatus !== 'RUNNING') continue;
+        const step = view.steps.find((st) => (CANCEL_MOMENTS[aim] as readonly string[]).includes(st.state));
+        if (step) return { record, moment: `${aim} (step ${step.id} ${step.state})` };
+      } catch {
+        // not answering right now: another one
+      }
+    }
+    await sleep(250);
+  }
+  return { record: fallback, moment: `any (nothing in ${aim} within 8 s)` };
+}
+
 async function cancel(ctx: FaultContext, prng: Prng, fault: InjectedFault, method: 'signal' | 'temporal'): Promise<void> {
-  const record = await pickRunningPipeline(ctx, prng);
+  const target = await pickCancelTarget(ctx, prng, prng.pick(['any', 'submit', 'copy', 'backoff'] as const));
+  const record = target?.record;
   if (!record) {
     fault.skipped = true;
     fault.detail = 'no running pipeline';
@@ -247,7 +276,7 @@ async function cancel(ctx: FaultContext, prng: Prng, fault: InjectedFault, metho
     if (method === 'signal') await client.cancel(record.planned.pipelineId, 'chaos campaign', 'chaos');
     else await client.client.workflow.getHandle(`pipeline-${record.planned.pipelineId}`).cancel();
     entry.ok = true;
-    fault.detail = `cancelled by ${method}`;
+    fault.detail = `cancelled by ${method} during ${target.moment}`;
   } catch (error) {
     entry.error = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
     fault.detail = `cancel by ${method} refused: ${entry.error}`;
