@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PipelineClient } from '../src/client/index.js';
-import { injectFault, type FaultContext, type InjectedFault, type PipelineRecord } from './faults.js';
+import { injectFault, patiently, type FaultContext, type InjectedFault, type PipelineRecord } from './faults.js';
 import { checkInvariants, type PipelineVerdict, type Violation } from './invariants.js';
 import { replayCommand, type ChaosOptions, type FaultKind } from './options.js';
 import { Prng } from './prng.js';
@@ -31,21 +31,6 @@ export interface ChaosSummary {
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-/** Retries a client call through a Temporal restart (the server is back within seconds). */
-async function patiently<T>(what: () => Promise<T>, budgetMs = 60_000): Promise<T> {
-  const deadline = Date.now() + budgetMs;
-  for (;;) {
-    try {
-      return await what();
-    } catch (error) {
-      const name = error instanceof Error ? error.name : '';
-      // A refusal by the service is an answer, not an outage.
-      if (name.startsWith('Pipeline') || name === 'InvalidPipelineSpecError' || Date.now() > deadline) throw error;
-      await sleep(500);
-    }
-  }
-}
 
 export interface RunningCampaign {
   /** Stops every process the campaign started (idempotent); for Ctrl-C and crashes. */

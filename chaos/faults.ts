@@ -24,7 +24,7 @@ export interface PipelineRecord {
   startedAtMs?: number;
   startError?: string;
   cancels: CancelRecord[];
-  duplicateStarts: { atMs: number; alreadyStarted?: boolean; error?: string }[];
+  duplicateStarts: { atMs: number; differentSpec: boolean; alreadyStarted?: boolean; error?: string }[];
   /** Request ids whose outputs the campaign expired. */
   expiredRequests: string[];
 }
@@ -57,6 +57,20 @@ export interface FaultContext {
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Retries a client call through a Temporal restart (the server is back within seconds); the service's own refusals are answers. */
+export async function patiently<T>(what: () => Promise<T>, budgetMs = 60_000): Promise<T> {
+  const deadline = Date.now() + budgetMs;
+  for (;;) {
+    try {
+      return await what();
+    } catch (error) {
+      const name = error instanceof Error ? error.name : '';
+      if (name.startsWith('Pipeline') || name === 'InvalidPipelineSpecError' || Date.now() > deadline) throw error;
+      await sleep(500);
+    }
+  }
+}
 
 async function sleepUnlessWinding(ctx: FaultContext, ms: number): Promise<void> {
   const end = Date.now() + ms;
@@ -219,15 +233,18 @@ const injectors: Record<FaultKind, Injector> = {
     // Mostly a recent one (still running), sometimes any (possibly closed: ids never run twice).
     const record = prng.chance(0.7) ? started[started.length - 1 - prng.int(0, Math.min(4, started.length - 1))]! : prng.pick(started);
     fault.pipelineId = record.planned.pipelineId;
-    const entry: PipelineRecord['duplicateStarts'][number] = { atMs: Date.now() };
+    // Sometimes with a different spec under the same id: that must be refused, never run.
+    const differentSpec = prng.chance(0.3);
+    const spec = differentSpec ? { ...record.planned.spec, steps: record.planned.spec.steps.slice(0, 1) } : record.planned.spec;
+    const entry: PipelineRecord['duplicateStarts'][number] = { atMs: Date.now(), differentSpec };
     record.duplicateStarts.push(entry);
     try {
-      const again = await ctx.clients[record.planned.policy].start(record.planned.spec);
+      const again = await patiently(() => ctx.clients[record.planned.policy].start(spec));
       entry.alreadyStarted = again.alreadyStarted;
-      fault.detail = `start again: alreadyStarted=${again.alreadyStarted}`;
+      fault.detail = `start again${differentSpec ? ' with a different spec' : ''}: alreadyStarted=${again.alreadyStarted}`;
     } catch (error) {
       entry.error = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-      fault.detail = `start again: ${entry.error}`;
+      fault.detail = `start again${differentSpec ? ' with a different spec' : ''}: ${entry.error}`;
     }
   },
 };
@@ -273,8 +290,8 @@ async function cancel(ctx: FaultContext, prng: Prng, fault: InjectedFault, metho
   const entry: CancelRecord = { method, sentAtMs: Date.now(), ok: false };
   record.cancels.push(entry);
   try {
-    if (method === 'signal') await client.cancel(record.planned.pipelineId, 'chaos campaign', 'chaos');
-    else await client.client.workflow.getHandle(`pipeline-${record.planned.pipelineId}`).cancel();
+    if (method === 'signal') await patiently(() => client.cancel(record.planned.pipelineId, 'chaos campaign', 'chaos'));
+    else await patiently(() => client.client.workflow.getHandle(`pipeline-${record.planned.pipelineId}`).cancel());
     entry.ok = true;
     fault.detail = `cancelled by ${method} during ${target.moment}`;
   } catch (error) {

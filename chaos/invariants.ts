@@ -301,6 +301,10 @@ export async function checkInvariants(input: CheckInput): Promise<CheckResult> {
 
       for (const start of record.duplicateStarts) {
         if (start.alreadyStarted === false) violate('duplicate-start', pipelineId, `a second start at ${new Date(start.atMs).toISOString()} started a new run`);
+        else if (start.differentSpec && start.error === undefined) violate('duplicate-start', pipelineId, `a start with a different spec under the same id at ${new Date(start.atMs).toISOString()} was accepted`);
+        else if (start.error !== undefined && !/PipelineAlreadyStarted/.test(start.error) && !start.differentSpec) {
+          violate('duplicate-start', pipelineId, `starting the same spec again failed: ${start.error}`);
+        }
       }
     }
 
