@@ -66,7 +66,7 @@ export async function patiently<T>(what: () => Promise<T>, budgetMs = 60_000): P
       return await what();
     } catch (error) {
       const name = error instanceof Error ? error.name : '';
-      if (name.startsWith('Pipeline') || name === 'InvalidPipelineSpecError' || Date.now() > deadline) throw error;
+      if (name.startsWith('Pipeline') || name === 'InvalidPipelineSpecError' || name === 'WorkflowNotFoundError' || Date.now() > deadline) throw error;
       await sleep(500);
     }
   }
