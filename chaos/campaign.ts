@@ -12,7 +12,7 @@ import { checkInvariants, type PipelineVerdict, type Violation } from './invaria
 import { replayCommand, type ChaosOptions, type FaultKind } from './options.js';
 import { Prng } from './prng.js';
 import { startChaosStack, TASK_QUEUES, type ChaosStack, type SubmitPolicy } from './stack.js';
-import { planWorkload } from './workload.js';
+import { FACE_PNG, planWorkload } from './workload.js';
 
 export interface ChaosSummary {
   seed: number;
@@ -60,6 +60,7 @@ export function runCampaign(options: ChaosOptions, log: (line: string) => void):
       pipelinesPerMinute: options.pipelinesPerMinute,
       largeOutputs: options.largeOutputMiB > 0,
       resubmitQueue: options.resubmitWorkers > 0,
+      uploadedInputs: options.uploadedInputs,
     });
     const faultCount = options.faults.length === 0 ? 0 : Math.round(options.minutes * options.faultsPerMinute);
     const windowMs = options.minutes * 60_000;
@@ -75,7 +76,12 @@ export function runCampaign(options: ChaosOptions, log: (line: string) => void):
       if (aborted) throw new Error('aborted');
       log(`stack up in ${Math.round((Date.now() - begunAt) / 1000)} s: Temporal ${stack.temporalAddress}, S3 ${stack.s3.endpoint}, emulator ${stack.emulatorUrl}, ${stack.workers.length} workers`);
       for (const policy of Object.keys(TASK_QUEUES) as SubmitPolicy[]) {
-        clients[policy] = await PipelineClient.connect({ address: stack.temporalAddress, taskQueue: TASK_QUEUES[policy], queryTimeoutMs: 3_000 });
+        clients[policy] = await PipelineClient.connect({
+          address: stack.temporalAddress,
+          taskQueue: TASK_QUEUES[policy],
+          queryTimeoutMs: 3_000,
+          store: { endpoint: stack.s3.endpoint, bucket: stack.s3.bucket, accessKeyId: stack.s3.accessKeyId, secretAccessKey: stack.s3.secretAccessKey, region: 'us-east-1', forcePathStyle: true },
+        });
       }
       const allClients = clients as Record<SubmitPolicy, PipelineClient>;
       const records = new Map<string, PipelineRecord>(planned.map((p) => [p.pipelineId, { planned: p, cancels: [], duplicateStarts: [], expiredRequests: [] }]));
@@ -99,6 +105,12 @@ export function runCampaign(options: ChaosOptions, log: (line: string) => void):
             if (aborted) return;
             const record = records.get(p.pipelineId)!;
             try {
+              if (p.uploadedFace) {
+                // As a backend would: upload the user's face, put the returned URL in the spec. An S3
+                // outage may be under way: the upload waits it out.
+                const uploaded = await patiently(() => allClients[p.policy].uploadInput({ bytes: FACE_PNG }, { contentType: 'image/png' }), 300_000);
+                for (const step of p.spec.steps) if (step.kind === 'faceswap') step.params['faceImageUrl'] = uploaded.url;
+              }
               await patiently(() => allClients[p.policy].start(p.spec));
               record.startedAtMs = Date.now();
             } catch (error) {

@@ -60,9 +60,23 @@ function eventMs(time: { seconds?: unknown; nanos?: number | null } | null | und
   return Number(String(time.seconds ?? 0)) * 1000 + Math.floor((time.nanos ?? 0) / 1_000_000);
 }
 
-/** History as text with payload bytes decoded, so a secret inside a payload is found by a plain search. */
+/**
+ * History as text with payload bytes decoded, so a secret inside a payload is found by a plain
+ * search. A walk, not JSON.stringify: protobuf messages' toJSON would turn the bytes into base64.
+ */
 function historyText(history: unknown): string {
-  return JSON.stringify(history, (_key, value: unknown) => (value instanceof Uint8Array ? Buffer.from(value).toString('utf8') : value));
+  const parts: string[] = [];
+  const seen = new Set<object>();
+  const walk = (value: unknown): void => {
+    if (typeof value === 'string') parts.push(value);
+    else if (value instanceof Uint8Array) parts.push(Buffer.from(value).toString('utf8'));
+    else if (typeof value === 'object' && value !== null && !seen.has(value)) {
+      seen.add(value);
+      for (const key of Object.keys(value)) walk((value as Record<string, unknown>)[key]);
+    }
+  };
+  walk(history);
+  return parts.join('\n');
 }
 
 async function readHistory(client: PipelineClient, workflowId: string): Promise<HistoryFacts> {

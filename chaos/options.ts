@@ -36,6 +36,8 @@ export interface ChaosOptions {
   faults: FaultKind[];
   /** Size of the large outputs in MiB (0 = no large-output pipelines). */
   largeOutputMiB: number;
+  /** Share (0..1) of face-swapping pipelines whose face is uploaded with the client (a presigned URL in the spec) instead of a data URI. */
+  uploadedInputs: number;
   /** How long closing pipelines may take after the fault window, in minutes. */
   drainMinutes: number;
   /** Longest S3 gateway outage, in seconds. */
@@ -59,6 +61,7 @@ export const USAGE = `usage: npm run chaos -- --seed <n> --minutes <m> [options]
   --resubmit-workers <w>       worker processes on the resubmit-policy queue (default 1; 0 = none)
   --faults <list>              comma-separated fault kinds (default: all), or "all"
   --large-output-mib <n>       size of large outputs (default 256; 0 = none)
+  --uploaded-inputs <share>    share of face swaps whose face is uploaded with the client (default 0.25)
   --drain-minutes <m>          longest wait for pipelines to close after the window (default 5)
   --max-outage-seconds <s>     longest S3 gateway outage (default 60)
   --json                       print one JSON summary as the last line of stdout
@@ -93,6 +96,7 @@ export function parseChaosArgs(argv: readonly string[]): ChaosOptions {
     resubmitWorkers: 1,
     faults: [...FAULT_KINDS],
     largeOutputMiB: 256,
+    uploadedInputs: 0.25,
     drainMinutes: 5,
     maxOutageSeconds: 60,
     json: false,
@@ -129,6 +133,9 @@ export function parseChaosArgs(argv: readonly string[]): ChaosOptions {
       }
       case '--large-output-mib':
         options.largeOutputMiB = numberFlag(flag, value(), { min: 0, max: 4096, integer: true });
+        break;
+      case '--uploaded-inputs':
+        options.uploadedInputs = numberFlag(flag, value(), { min: 0, max: 1 });
         break;
       case '--drain-minutes':
         options.drainMinutes = numberFlag(flag, value(), { min: 0.5, max: 120 });
@@ -168,6 +175,7 @@ export function replayCommand(o: ChaosOptions): string {
     `--resubmit-workers ${o.resubmitWorkers}`,
     `--faults ${o.faults.length > 0 ? o.faults.join(',') : 'none'}`,
     `--large-output-mib ${o.largeOutputMiB}`,
+    `--uploaded-inputs ${o.uploadedInputs}`,
     `--max-outage-seconds ${o.maxOutageSeconds}`,
   ].join(' ');
 }

@@ -16,6 +16,8 @@ export interface PlannedPipeline {
   policy: SubmitPolicy;
   /** Seconds after the campaign start. */
   startAtS: number;
+  /** The face is uploaded with the client at start time and passed as the presigned URL it returns. */
+  uploadedFace: boolean;
   spec: { pipelineId: string; steps: SpecStep[] };
 }
 
@@ -32,9 +34,10 @@ export function pipelineMarker(pipelineId: string): string {
   return `[chaos ${pipelineId}]`;
 }
 
-let faceDataUri: string | undefined;
+/** The face every face swap uses (48 px PNG). */
+export const FACE_PNG = sampleFacePng(48);
+const faceDataUri = `data:image/png;base64,${FACE_PNG.toString('base64')}`;
 function face(): string {
-  faceDataUri ??= `data:image/png;base64,${sampleFacePng(48).toString('base64')}`;
   return faceDataUri;
 }
 
@@ -71,6 +74,7 @@ export interface WorkloadOptions {
   pipelinesPerMinute: number;
   largeOutputs: boolean;
   resubmitQueue: boolean;
+  uploadedInputs: number;
 }
 
 /** Every pipeline of the campaign, with its start moment, decided by the seed alone. */
@@ -85,7 +89,8 @@ export function planWorkload(prng: Prng, o: WorkloadOptions): PlannedPipeline[] 
     // Spread evenly with jitter, so the load is steady rather than bursty.
     const startAtS = Math.min(windowS * 0.95, ((n + prng.float()) / count) * windowS * 0.95);
     const pipelineId = `chaos-${o.seed}-${String(n).padStart(4, '0')}-${shape}`;
-    planned.push({ pipelineId, shape, policy, startAtS, spec: { pipelineId, steps: stepsFor(shape, pipelineId, prng.int(1, 2 ** 31 - 1)) } });
+    const uploadedFace = shape !== 'large' && prng.float() < o.uploadedInputs;
+    planned.push({ pipelineId, shape, policy, startAtS, uploadedFace, spec: { pipelineId, steps: stepsFor(shape, pipelineId, prng.int(1, 2 ** 31 - 1)) } });
   }
   return planned.sort((a, b) => a.startAtS - b.startAtS);
 }

@@ -10,6 +10,9 @@
  *   `succeeded`; a cancel just after a job finished drops that job's outputs; a cancel during a
  *   copy or a backoff is followed by a new paid submit.
  * - worker-kill: a worker killed in the middle of a multipart copy leaves an incomplete upload.
+ * Face images go in as data URIs only (`--uploaded-inputs 0`): a face uploaded with the client is
+ * passed as a presigned URL, which lands in workflow history (no-secrets; issue 12 passes inputs
+ * as object references instead).
  * S3 outages run, but short (≤ 10 s): an outage longer than persistOutputs' ~30 s of retries fails
  * the pipeline with StorageError (issue 11), so long outages are left to the soak.
  */
@@ -81,6 +84,7 @@ test(`fixed-seed CI campaign (seed ${CI_SEED}, faults: ${CI_FAULTS.join(', ')}) 
       '--faults', CI_FAULTS.join(','),
       '--large-output-mib', '24',
       '--max-outage-seconds', '10',
+      '--uploaded-inputs', '0',
       '--drain-minutes', '5',
       '--json',
     ],
