@@ -156,7 +156,8 @@ export async function checkInvariants(input: CheckInput): Promise<CheckResult> {
     for (const secret of secrets) if (text.includes(secret)) return `a credential (${secret.slice(0, 6)}…)`;
     for (const pattern of leakPatterns) {
       const match = pattern.exec(text);
-      if (match) return `"${text.slice(Math.max(0, match.index - 60), match.index + 40).replace(/\s+/g, ' ')}"`;
+      // The evidence names what leaked and where, never the leaked value itself.
+      if (match) return `${match[0].replace(/=.*$/, '=').replace(/ .*/, ' …')}… near "${text.slice(Math.max(0, match.index - 80), match.index).replace(/(X-Amz-[A-Za-z-]+=)[^&\s"]*/gi, '$1…').replace(/\s+/g, ' ')}"`;
     }
     return undefined;
   };
