@@ -279,6 +279,9 @@ export async function checkInvariants(input: CheckInput): Promise<CheckResult> {
         for (const job of jobs) {
           if (job.outcome !== 'succeeded' || !knownRequests.has(job.request_id)) continue;
           if (record.expiredRequests.includes(job.request_id)) continue;
+          // A job that finished only after the cancel reached the pipeline was being cancelled: keeping
+          // its outputs is not promised. One that finished before it was paid for and must be kept.
+          if (history.cancelEvent && (job.finished_at_ms ?? 0) > history.cancelEvent.atMs) continue;
           const stepId = knownRequests.get(job.request_id)!;
           const step = view.steps.find((s) => s.id === stepId);
           let files;
