@@ -131,6 +131,17 @@ export function runCampaign(options: ChaosOptions, log: (line: string) => void):
           })(),
         );
       }
+      // An emulator rule ends when it is used up: watch for that, so a pipeline is only held to the
+      // faults that could have touched it.
+      const ruleWatch = setInterval(() => {
+        void stack!.admin
+          .faults()
+          .then((rules) => {
+            const live = new Set(rules.map((r) => r.id));
+            for (const f of faults) if (f.lingers && f.ruleId && f.endMs === undefined && !live.has(f.ruleId)) f.endMs = Date.now();
+          })
+          .catch(() => undefined);
+      }, 2_000);
       // Progress for a person watching: one line a minute.
       const ticker = setInterval(() => {
         const started = [...records.values()].filter((r) => r.startedAtMs !== undefined).length;
@@ -140,11 +151,12 @@ export function runCampaign(options: ChaosOptions, log: (line: string) => void):
       ctx.winding.down = true;
       await Promise.allSettled(tasks);
       clearInterval(ticker);
+      clearInterval(ruleWatch);
 
       // Wind down: every fault undone before the verdict, so pipelines can close.
       await ctx.infraLock.chain;
       await stack.admin.clearFaults();
-      for (const fault of faults) if (fault.lingers) fault.endMs = Date.now();
+      for (const fault of faults) if (fault.lingers && fault.endMs === undefined) fault.endMs = Date.now();
       await stack.s3.startGateway();
       for (const slot of stack.workers) stack.startWorker(slot);
       log(`fault window over; waiting up to ${options.drainMinutes} min for pipelines to close`);

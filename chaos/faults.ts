@@ -42,6 +42,8 @@ export interface InjectedFault {
    * until the wind-down clears the rules, so that is when it ends.
    */
   lingers?: boolean;
+  /** The emulator rule's id, to see when it has been used up. */
+  ruleId?: string;
 }
 
 export interface FaultContext {
@@ -101,7 +103,10 @@ async function pickRunningPipeline(ctx: FaultContext, prng: Prng): Promise<Pipel
 
 function requestFault(ctx: FaultContext, spec: FaultRuleSpec, fault: InjectedFault): Promise<string> {
   fault.lingers = true;
-  return ctx.stack.admin.addFault(spec).then((rule) => rule.id);
+  return ctx.stack.admin.addFault(spec).then((rule) => {
+    fault.ruleId = rule.id;
+    return rule.id;
+  });
 }
 
 type Injector = (ctx: FaultContext, prng: Prng, fault: InjectedFault) => Promise<void>;
