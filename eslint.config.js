@@ -20,7 +20,7 @@ export default tseslint.config(
   {
     // Workflow code runs in Temporal's deterministic sandbox: no Node builtins, no I/O libraries,
     // and activities only as types (their implementations must never be bundled).
-    files: ['src/workflows/**/*.ts', 'src/shared/**/*.ts', 'src/pipeline/**/*.ts'],
+    files: ['src/workflows/**/*.ts', 'src/contract/**/*.ts', 'src/pipeline/**/*.ts'],
     // The registry file loader is the one pipeline module that reads from disk; workflows never import it.
     ignores: ['src/pipeline/registry-file.ts'],
     rules: {

@@ -121,7 +121,7 @@ async function main(): Promise<void> {
   }
   const input = JSON.parse(readFileSync(inputPath, 'utf8')) as BaselineInput;
   const runcomfy = new RunComfyClient({ baseUrl: input.runcomfy.baseUrl, token: input.runcomfy.token });
-  // The same client settings and store settings as the worker (src/pipeline-worker.ts).
+  // The same client settings and store settings as the worker (src/worker/pipeline-worker.ts).
   const s3 = createObjectStoreClient({ ...input.s3, maxSockets: 64 });
   const store = new ObjectStore({ client: s3, bucket: input.s3.bucket, partSizeBytes: input.partSizeBytes, queueSize: input.queueSize });
   const counters = { statusReads: 0 };

@@ -15,7 +15,7 @@ import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { runToCompletion } from '../src/devstack/supervised-process.js';
 import { resolveCephBinaries } from '../src/devstack/tool-paths.js';
 import type { PipelineSpec } from '../src/pipeline/spec.js';
-import { pipelineWorkflowId } from '../src/shared/pipeline-contract.js';
+import { pipelineWorkflowId } from '../src/contract/pipeline-contract.js';
 import { DEFAULT_STAGING_PREFIX } from '../src/storage/object-store.js';
 import { resetEmulator, type BenchContext } from './context.js';
 import { startUsage, type StackUsage } from './measure.js';

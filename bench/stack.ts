@@ -14,7 +14,7 @@ import { getFreePorts, waitUntil } from '../src/devstack/ports.js';
 import { runToCompletion, SupervisedProcess } from '../src/devstack/supervised-process.js';
 import { startTemporalDevServer, type TemporalDevServer } from '../src/devstack/temporal-dev-server.js';
 import { EmulatorAdminClient, startEmulator, type RunningEmulator } from '../src/emulator/index.js';
-import { PIPELINE_SEARCH_ATTRIBUTES } from '../src/shared/search-attributes.js';
+import { PIPELINE_SEARCH_ATTRIBUTES } from '../src/contract/search-attributes.js';
 import { ObjectStore } from '../src/storage/object-store.js';
 import { createObjectStoreClient } from '../src/storage/s3-client.js';
 import { findDescendant, processTree } from './proc-stats.js';

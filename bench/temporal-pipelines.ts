@@ -7,7 +7,7 @@ import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { Readable } from 'node:stream';
 import { encodePngRgb } from '../src/emulator/media/png.js';
 import type { PipelineSpec } from '../src/pipeline/spec.js';
-import { PIPELINE_WORKFLOW_TYPE, pipelineWorkflowId, type PipelineResult } from '../src/shared/pipeline-contract.js';
+import { PIPELINE_WORKFLOW_TYPE, pipelineWorkflowId, type PipelineResult } from '../src/contract/pipeline-contract.js';
 import type { ObjectStore } from '../src/storage/object-store.js';
 import type { generationPipeline } from '../src/workflows/generation-pipeline.js';
 import type { ChainTiming } from './chain-analysis.js';

@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { startS3Server } from '../src/devstack/ceph-s3-server.js';
 import { startTemporalDevServer } from '../src/devstack/temporal-dev-server.js';
 import { MissingToolError } from '../src/devstack/tool-paths.js';
-import { PIPELINE_SEARCH_ATTRIBUTES } from '../src/shared/search-attributes.js';
+import { PIPELINE_SEARCH_ATTRIBUTES } from '../src/contract/search-attributes.js';
 
 const separator = process.argv.indexOf('--');
 const command = separator >= 0 ? process.argv.slice(separator + 1) : [];

@@ -4,12 +4,13 @@
  * the value (some are secrets).
  */
 import { z } from 'zod';
-import type { PipelineTimings } from './shared/activity-contract.js';
-import { DEFAULT_TASK_QUEUE } from './shared/pipeline-contract.js';
+import type { PipelineTimings } from './contract/activity-contract.js';
+import { DEFAULT_TASK_QUEUE } from './contract/pipeline-contract.js';
 
 const MIB = 1024 * 1024;
 
-const bool = z
+/** The spellings of a yes/no variable every entry point accepts. */
+export const envBoolean = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'], { error: 'expected true or false' })
   .transform((v) => v === 'true' || v === '1' || v === 'yes');
 const positiveInt = (max = Number.MAX_SAFE_INTEGER) =>
@@ -17,24 +18,104 @@ const positiveInt = (max = Number.MAX_SAFE_INTEGER) =>
 const port = z.coerce.number({ error: 'expected a port number' }).int().min(0, { error: 'must be 0–65535' }).max(65535, { error: 'must be 0–65535' });
 const url = z.url({ protocol: /^https?$/, error: 'expected an http(s) URL' });
 
+/**
+ * The TEMPORAL_* variables, one definition for every entry point (worker, client/CLI, demo). Without
+ * defaults: the worker and the client apply {@link TEMPORAL_DEFAULTS}; the demo reads "unset" as
+ * "start a local dev server".
+ */
+export const temporalEnv = {
+  TEMPORAL_ADDRESS: z.string().min(1),
+  TEMPORAL_NAMESPACE: z.string().min(1),
+  TEMPORAL_TASK_QUEUE: z.string().min(1),
+  TEMPORAL_API_KEY: z.string().min(1).optional(),
+  TEMPORAL_TLS: envBoolean.optional(),
+  /** Base URL of the Temporal Web UI, to print links to pipelines (e.g. http://127.0.0.1:8233). */
+  TEMPORAL_UI_URL: url.optional(),
+};
+
+export const TEMPORAL_DEFAULTS = { TEMPORAL_ADDRESS: '127.0.0.1:7233', TEMPORAL_NAMESPACE: 'default', TEMPORAL_TASK_QUEUE: DEFAULT_TASK_QUEUE } as const;
+
+/** {@link temporalEnv} with the defaults of a worker or a client. */
+const temporalEnvWithDefaults = {
+  ...temporalEnv,
+  TEMPORAL_ADDRESS: temporalEnv.TEMPORAL_ADDRESS.default(TEMPORAL_DEFAULTS.TEMPORAL_ADDRESS),
+  TEMPORAL_NAMESPACE: temporalEnv.TEMPORAL_NAMESPACE.default(TEMPORAL_DEFAULTS.TEMPORAL_NAMESPACE),
+  TEMPORAL_TASK_QUEUE: temporalEnv.TEMPORAL_TASK_QUEUE.default(TEMPORAL_DEFAULTS.TEMPORAL_TASK_QUEUE),
+};
+
+/** The R2_* variables of the bucket (any S3 server): required by the worker, all-or-nothing elsewhere. */
+export const r2Env = {
+  R2_ENDPOINT: url,
+  R2_BUCKET: z.string().min(3, { error: 'expected a bucket name' }),
+  R2_ACCESS_KEY_ID: z.string().min(1, { error: 'is required' }),
+  R2_SECRET_ACCESS_KEY: z.string().min(1, { error: 'is required' }),
+};
+
+/** Region and addressing style of the bucket, with the defaults R2 needs. */
+const r2TuningEnv = {
+  R2_REGION: z.string().min(1).default('auto'),
+  R2_FORCE_PATH_STYLE: envBoolean.default(true),
+};
+
+/** {@link r2Env} where the bucket is optional as a whole; pair it with {@link requireWholeStore}. */
+export const optionalR2Env = {
+  R2_ENDPOINT: r2Env.R2_ENDPOINT.optional(),
+  R2_BUCKET: r2Env.R2_BUCKET.optional(),
+  R2_ACCESS_KEY_ID: r2Env.R2_ACCESS_KEY_ID.optional(),
+  R2_SECRET_ACCESS_KEY: r2Env.R2_SECRET_ACCESS_KEY.optional(),
+};
+
+const STORE_VARIABLES = ['R2_ENDPOINT', 'R2_BUCKET', 'R2_ACCESS_KEY_ID', 'R2_SECRET_ACCESS_KEY'] as const;
+
+/**
+ * The store is optional as a whole; half a store configuration is a mistake worth reporting. Adds
+ * an issue per missing variable (with `hint` appended) and returns the variables that were given.
+ */
+export function requireWholeStore(env: Partial<Record<(typeof STORE_VARIABLES)[number], unknown>>, ctx: z.RefinementCtx, hint = ''): string[] {
+  const given = STORE_VARIABLES.filter((name) => env[name] !== undefined);
+  if (given.length > 0 && given.length < STORE_VARIABLES.length) {
+    for (const name of STORE_VARIABLES) {
+      if (env[name] === undefined) ctx.addIssue({ code: 'custom', path: [name], message: `is required when ${given.join(', ')} ${given.length > 1 ? 'are' : 'is'} set${hint}` });
+    }
+  }
+  return given;
+}
+
+/** Parses the environment with `schema`: empty strings count as unset, as in most deployment tools. */
+export function parseEnv<S extends z.ZodType>(schema: S, env: Readonly<Record<string, string | undefined>>): z.output<S> {
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = schema.safeParse(cleaned);
+  if (!parsed.success) {
+    throw new ConfigError(parsed.error.issues.map((issue) => `${issue.path.join('.') || '(env)'}: ${issue.message}`));
+  }
+  return parsed.data;
+}
+
+/** Connection settings from the TEMPORAL_* variables; an API key implies TLS unless TEMPORAL_TLS says otherwise. */
+export function temporalSettings(e: { TEMPORAL_ADDRESS: string; TEMPORAL_NAMESPACE: string; TEMPORAL_TASK_QUEUE: string; TEMPORAL_API_KEY?: string | undefined; TEMPORAL_TLS?: boolean | undefined }) {
+  return {
+    address: e.TEMPORAL_ADDRESS,
+    namespace: e.TEMPORAL_NAMESPACE,
+    taskQueue: e.TEMPORAL_TASK_QUEUE,
+    ...(e.TEMPORAL_API_KEY ? { apiKey: e.TEMPORAL_API_KEY } : {}),
+    tls: e.TEMPORAL_TLS ?? e.TEMPORAL_API_KEY !== undefined,
+  };
+}
+
 /** Every variable the worker reads, with its default. The README's configuration table mirrors this. */
 export const workerEnvSchema = z.object({
-  TEMPORAL_ADDRESS: z.string().min(1).default('127.0.0.1:7233'),
-  TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
-  TEMPORAL_TASK_QUEUE: z.string().min(1).default(DEFAULT_TASK_QUEUE),
-  TEMPORAL_API_KEY: z.string().min(1).optional(),
-  TEMPORAL_TLS: bool.optional(),
+  TEMPORAL_ADDRESS: temporalEnvWithDefaults.TEMPORAL_ADDRESS,
+  TEMPORAL_NAMESPACE: temporalEnvWithDefaults.TEMPORAL_NAMESPACE,
+  TEMPORAL_TASK_QUEUE: temporalEnvWithDefaults.TEMPORAL_TASK_QUEUE,
+  TEMPORAL_API_KEY: temporalEnv.TEMPORAL_API_KEY,
+  TEMPORAL_TLS: temporalEnv.TEMPORAL_TLS,
 
   RUNCOMFY_BASE_URL: url.default('https://api.runcomfy.net'),
   RUNCOMFY_TOKEN: z.string({ error: 'is required (the RunComfy API token)' }).min(1, { error: 'is required (the RunComfy API token)' }),
   RUNCOMFY_INFERENCE_API_VERSION: z.enum(['v1', 'v2'], { error: 'expected v1 or v2' }).default('v1'),
 
-  R2_ENDPOINT: url,
-  R2_BUCKET: z.string().min(3, { error: 'expected a bucket name' }),
-  R2_ACCESS_KEY_ID: z.string().min(1, { error: 'is required' }),
-  R2_SECRET_ACCESS_KEY: z.string().min(1, { error: 'is required' }),
-  R2_REGION: z.string().min(1).default('auto'),
-  R2_FORCE_PATH_STYLE: bool.default(true),
+  ...r2Env,
+  ...r2TuningEnv,
 
   DEPLOYMENT_REGISTRY_PATH: z.string().min(1).default('config/deployments.json'),
 
@@ -101,16 +182,10 @@ export function copiesWithinBudget(memoryBudgetBytes: number, partSizeBytes: num
 }
 
 export function parseWorkerConfig(env: Readonly<Record<string, string | undefined>>): WorkerConfig {
-  // Empty strings count as unset, as in most deployment tools.
-  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
-  const parsed = workerEnvSchema.safeParse(cleaned);
-  if (!parsed.success) {
-    throw new ConfigError(parsed.error.issues.map((issue) => `${issue.path.join('.') || '(env)'}: ${issue.message}`));
-  }
-  const e = parsed.data;
+  const e = parseEnv(workerEnvSchema, env);
   const partSizeBytes = e.COPY_PART_SIZE_MB * MIB;
   return {
-    temporal: { address: e.TEMPORAL_ADDRESS, namespace: e.TEMPORAL_NAMESPACE, taskQueue: e.TEMPORAL_TASK_QUEUE, ...(e.TEMPORAL_API_KEY ? { apiKey: e.TEMPORAL_API_KEY } : {}), tls: e.TEMPORAL_TLS ?? e.TEMPORAL_API_KEY !== undefined },
+    temporal: temporalSettings(e),
     runcomfy: { baseUrl: e.RUNCOMFY_BASE_URL, token: e.RUNCOMFY_TOKEN, inferenceApiVersion: e.RUNCOMFY_INFERENCE_API_VERSION },
     store: { endpoint: e.R2_ENDPOINT, bucket: e.R2_BUCKET, accessKeyId: e.R2_ACCESS_KEY_ID, secretAccessKey: e.R2_SECRET_ACCESS_KEY, region: e.R2_REGION, forcePathStyle: e.R2_FORCE_PATH_STYLE, partSizeBytes, queueSize: e.COPY_QUEUE_SIZE },
     registryPath: e.DEPLOYMENT_REGISTRY_PATH,
@@ -150,20 +225,9 @@ export function parseWorkerConfig(env: Readonly<Record<string, string | undefine
  */
 export const clientEnvSchema = z
   .object({
-    TEMPORAL_ADDRESS: z.string().min(1).default('127.0.0.1:7233'),
-    TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
-    TEMPORAL_TASK_QUEUE: z.string().min(1).default(DEFAULT_TASK_QUEUE),
-    TEMPORAL_API_KEY: z.string().min(1).optional(),
-    TEMPORAL_TLS: bool.optional(),
-    /** Base URL of the Temporal Web UI, to print links to pipelines (e.g. http://127.0.0.1:8233). */
-    TEMPORAL_UI_URL: url.optional(),
-
-    R2_ENDPOINT: url.optional(),
-    R2_BUCKET: z.string().min(3, { error: 'expected a bucket name' }).optional(),
-    R2_ACCESS_KEY_ID: z.string().min(1).optional(),
-    R2_SECRET_ACCESS_KEY: z.string().min(1).optional(),
-    R2_REGION: z.string().min(1).default('auto'),
-    R2_FORCE_PATH_STYLE: bool.default(true),
+    ...temporalEnvWithDefaults,
+    ...optionalR2Env,
+    ...r2TuningEnv,
     PRESIGN_TTL_SECONDS: positiveInt(7 * 24 * 3600).default(24 * 3600),
 
     RUNCOMFY_BASE_URL: url.default('https://api.runcomfy.net'),
@@ -172,14 +236,7 @@ export const clientEnvSchema = z
     DEPLOYMENT_REGISTRY_PATH: z.string().min(1).default('config/deployments.json'),
   })
   .superRefine((env, ctx) => {
-    // The store is optional as a whole; half a store configuration is a mistake worth reporting.
-    const storeVariables = ['R2_ENDPOINT', 'R2_BUCKET', 'R2_ACCESS_KEY_ID', 'R2_SECRET_ACCESS_KEY'] as const;
-    const given = storeVariables.filter((name) => env[name] !== undefined);
-    if (given.length > 0 && given.length < storeVariables.length) {
-      for (const name of storeVariables) {
-        if (env[name] === undefined) ctx.addIssue({ code: 'custom', path: [name], message: `is required when ${given.join(', ')} ${given.length > 1 ? 'are' : 'is'} set` });
-      }
-    }
+    requireWholeStore(env, ctx);
   });
 
 /** Typed client configuration; see {@link parseClientConfig}. */
@@ -198,25 +255,13 @@ export interface ClientConfig {
  * variable and the reason, never its value.
  */
 export function parseClientConfig(env: Readonly<Record<string, string | undefined>>): ClientConfig {
-  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
-  const parsed = clientEnvSchema.safeParse(cleaned);
-  if (!parsed.success) {
-    throw new ConfigError(parsed.error.issues.map((issue) => `${issue.path.join('.') || '(env)'}: ${issue.message}`));
-  }
-  const e = parsed.data;
+  const e = parseEnv(clientEnvSchema, env);
   const store =
     e.R2_ENDPOINT !== undefined && e.R2_BUCKET !== undefined && e.R2_ACCESS_KEY_ID !== undefined && e.R2_SECRET_ACCESS_KEY !== undefined
       ? { endpoint: e.R2_ENDPOINT, bucket: e.R2_BUCKET, accessKeyId: e.R2_ACCESS_KEY_ID, secretAccessKey: e.R2_SECRET_ACCESS_KEY, region: e.R2_REGION, forcePathStyle: e.R2_FORCE_PATH_STYLE }
       : undefined;
   return {
-    temporal: {
-      address: e.TEMPORAL_ADDRESS,
-      namespace: e.TEMPORAL_NAMESPACE,
-      taskQueue: e.TEMPORAL_TASK_QUEUE,
-      ...(e.TEMPORAL_API_KEY ? { apiKey: e.TEMPORAL_API_KEY } : {}),
-      tls: e.TEMPORAL_TLS ?? e.TEMPORAL_API_KEY !== undefined,
-      ...(e.TEMPORAL_UI_URL ? { uiUrl: e.TEMPORAL_UI_URL } : {}),
-    },
+    temporal: { ...temporalSettings(e), ...(e.TEMPORAL_UI_URL ? { uiUrl: e.TEMPORAL_UI_URL } : {}) },
     ...(store ? { store } : {}),
     presignTtlSeconds: e.PRESIGN_TTL_SECONDS,
     ...(e.RUNCOMFY_TOKEN ? { runcomfy: { baseUrl: e.RUNCOMFY_BASE_URL, token: e.RUNCOMFY_TOKEN } } : {}),

@@ -5,7 +5,7 @@
  */
 import { DefaultLogger, Runtime, makeTelemetryFilterString, type LogLevel } from '@temporalio/worker';
 import { ConfigError, parseWorkerConfig } from './config.js';
-import { createPipelineWorker } from './pipeline-worker.js';
+import { createPipelineWorker } from './worker/pipeline-worker.js';
 
 async function main(): Promise<void> {
   const config = parseWorkerConfig(process.env);

@@ -1,8 +1,9 @@
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { isRunComfyError } from '../runcomfy/errors.js';
-import type { AwaitJobHeartbeat, AwaitJobInput, AwaitJobResult } from '../shared/activity-contract.js';
-import { STEP_FAILURE_TYPES } from '../shared/pipeline-contract.js';
+import type { AwaitJobHeartbeat, AwaitJobInput, AwaitJobResult } from '../contract/activity-contract.js';
+import { STEP_FAILURE_TYPES } from '../contract/pipeline-contract.js';
+import { formatDuration } from '../format.js';
 import type { ActivityDeps } from './deps.js';
 import { readJobResult } from './fetch-job-result.js';
 import { cancellationOf, runComfyFailure } from './failures.js';
@@ -10,12 +11,6 @@ import { cancellationOf, runComfyFailure } from './failures.js';
 /** Longest pause between polls relative to the phase's budget: a 30-minute video is read less often than a 2-minute image. */
 const BUDGET_FRACTION_PER_POLL = 1 / 40;
 const INTERVAL_GROWTH = 1.5;
-
-function formatDuration(ms: number): string {
-  if (ms < 1_000) return `${ms} ms`;
-  if (ms < 120_000) return `${(ms / 1_000).toFixed(1)} s`;
-  return `${(ms / 60_000).toFixed(1)} min`;
-}
 
 /**
  * Polls one RunComfy request through one phase: `queue` returns when the job starts running (or

@@ -1,6 +1,6 @@
 import { Context } from '@temporalio/activity';
 import { ERROR_CODES, isRunComfyError } from '../runcomfy/errors.js';
-import type { CancelJobInput, CancelJobResult } from '../shared/activity-contract.js';
+import type { CancelJobInput, CancelJobResult } from '../contract/activity-contract.js';
 import type { ActivityDeps } from './deps.js';
 import { cancellationOf, runComfyFailure } from './failures.js';
 

@@ -1,6 +1,6 @@
 import type { DeploymentRegistry } from '../pipeline/registry.js';
 import type { RunComfyClient } from '../runcomfy/client.js';
-import type { AmbiguousSubmitPolicy, PipelineTimings } from '../shared/activity-contract.js';
+import type { AmbiguousSubmitPolicy, PipelineTimings } from '../contract/activity-contract.js';
 
 /** The part of the object store the activities use. */
 export interface OutputStore {

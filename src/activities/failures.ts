@@ -7,7 +7,7 @@ import type { Context } from '@temporalio/activity';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import { PipelineSpecError } from '../pipeline/errors.js';
 import { isRunComfyError } from '../runcomfy/errors.js';
-import { PIPELINE_FAILURE_TYPES, STEP_FAILURE_TYPES } from '../shared/pipeline-contract.js';
+import { PIPELINE_FAILURE_TYPES, STEP_FAILURE_TYPES } from '../contract/pipeline-contract.js';
 
 interface StoreErrorLike {
   name: string;

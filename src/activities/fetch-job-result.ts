@@ -1,6 +1,6 @@
 import { Context } from '@temporalio/activity';
 import { extractOutputFiles, type OutputFile } from '../runcomfy/outputs.js';
-import type { FetchJobResultInput, FetchJobResultOutput, JobOutputRef } from '../shared/activity-contract.js';
+import type { FetchJobResultInput, FetchJobResultOutput, JobOutputRef } from '../contract/activity-contract.js';
 import type { ActivityDeps } from './deps.js';
 import { cancellationOf, runComfyFailure } from './failures.js';
 import { isTransientJobFailure } from './job-failure.js';

@@ -1,6 +1,6 @@
 import { Context } from '@temporalio/activity';
-import type { PersistOutputsHeartbeat, PersistOutputsInput, PersistOutputsResult } from '../shared/activity-contract.js';
-import type { PersistedOutput } from '../shared/pipeline-contract.js';
+import type { PersistOutputsHeartbeat, PersistOutputsInput, PersistOutputsResult } from '../contract/activity-contract.js';
+import type { PersistedOutput } from '../contract/pipeline-contract.js';
 import { deterministicOutputKey } from '../storage/output-key.js';
 import type { ActivityDeps } from './deps.js';
 import { cancellationOf, storageFailure } from './failures.js';

@@ -3,8 +3,8 @@ import { checkBindings, type BindingProblem } from '../pipeline/bindings-check.j
 import { defaultMaxJobAttempts, registryEntry, type DeploymentRegistry } from '../pipeline/registry.js';
 import { validatePipelineSpec } from '../pipeline/spec.js';
 import { ERROR_CODES, isRunComfyError } from '../runcomfy/errors.js';
-import type { PreparedPipeline, PreparePipelineInput, ResolvedStep } from '../shared/activity-contract.js';
-import { invalidSpecFailure, PIPELINE_FAILURE_TYPES } from '../shared/pipeline-contract.js';
+import type { PreparedPipeline, PreparePipelineInput, ResolvedStep } from '../contract/activity-contract.js';
+import { invalidSpecFailure, PIPELINE_FAILURE_TYPES } from '../contract/pipeline-contract.js';
 import type { ActivityDeps } from './deps.js';
 import { runComfyFailure } from './failures.js';
 

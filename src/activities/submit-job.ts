@@ -1,6 +1,6 @@
 import { Context } from '@temporalio/activity';
 import { buildOverrides, resolveStepParams } from '../pipeline/overrides.js';
-import type { SubmitJobInput, SubmitJobResult } from '../shared/activity-contract.js';
+import type { SubmitJobInput, SubmitJobResult } from '../contract/activity-contract.js';
 import type { ActivityDeps } from './deps.js';
 import { submitFailure } from './failures.js';
 

@@ -4,7 +4,7 @@
  */
 import type { PipelineSpecIssue } from '../pipeline/errors.js';
 import { summarizeIssues } from '../pipeline/errors.js';
-import type { PersistedOutput, PipelineResult } from '../shared/pipeline-contract.js';
+import type { PersistedOutput, PipelineResult } from '../contract/pipeline-contract.js';
 
 /** Stable `code` values of the client's errors; part of the client's contract, never renamed. */
 export const PIPELINE_CLIENT_ERROR_CODES = {

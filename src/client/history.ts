@@ -7,7 +7,7 @@ import type { LoadedDataConverter } from '@temporalio/common';
 import { decodeArrayFromPayloads, decodeOptionalSinglePayload } from '@temporalio/common/lib/internal-non-workflow/codec-helpers.js';
 import type { temporal } from '@temporalio/proto';
 import type { PipelineSpec } from '../pipeline/spec.js';
-import type { JobAttempt, PersistedOutput, PipelineProgress, PipelineStatus, StepProgress } from '../shared/pipeline-contract.js';
+import type { JobAttempt, PersistedOutput, PipelineProgress, PipelineStatus, StepProgress } from '../contract/pipeline-contract.js';
 import type { PipelineFailureInfo } from './errors.js';
 
 type HistoryEvent = temporal.api.history.v1.IHistoryEvent;

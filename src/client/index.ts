@@ -2,13 +2,10 @@
  * The backend's client of the pipeline service. Safe to load in any Node process: it uses
  * `@temporalio/client` only, never `@temporalio/worker`.
  */
-export {
-  PipelineClient,
-  DEFAULT_CLIENT_PRESIGN_TTL_SECONDS,
-  DEFAULT_QUERY_TIMEOUT_MS,
-  DEFAULT_WATCH_INTERVAL_MS,
-} from './pipeline-client.js';
-export type { PipelineClientCommonOptions, PipelineClientConnectOptions, PipelineClientOptions, UploadInputOptions, WatchOptions } from './pipeline-client.js';
+export { PipelineClient } from './pipeline-client.js';
+export { DEFAULT_CLIENT_PRESIGN_TTL_SECONDS, DEFAULT_QUERY_TIMEOUT_MS, DEFAULT_WATCH_INTERVAL_MS } from './types.js';
+export type { PipelineClientCommonOptions, PipelineClientConnectOptions, PipelineClientOptions, WatchOptions } from './types.js';
+export type { UploadInputOptions } from '../storage/inputs.js';
 export {
   InvalidPipelineSpecError,
   isPipelineClientError,
@@ -33,8 +30,8 @@ export type {
   UploadedInput,
 } from './types.js';
 export { canonicalJson, specSha256 } from './spec-digest.js';
-export { INPUT_KEY_PREFIX } from './input-key.js';
+export { INPUT_KEY_PREFIX } from '../storage/input-key.js';
 /** Re-exported so callers need no deep imports for the common types. */
-export type { PipelineProgress, PipelineResult, PipelineStatus, PersistedOutput, StepProgress } from '../shared/pipeline-contract.js';
+export type { PipelineProgress, PipelineResult, PipelineStatus, PersistedOutput, StepProgress } from '../contract/pipeline-contract.js';
 export type { PipelineSpec } from '../pipeline/spec.js';
 export type { ObjectStoreConfig } from '../storage/s3-client.js';

@@ -1,16 +1,14 @@
 /**
- * The backend's facade over the pipeline service: start, watch, cancel and collect pipelines, and
- * upload inputs to R2. It talks to Temporal through `@temporalio/client` only and never loads
- * `@temporalio/worker` (or its native bridge), so any backend process can use it.
+ * The backend's facade over the pipeline service: start, watch, cancel and collect pipelines. It
+ * talks to Temporal through `@temporalio/client` only and never loads `@temporalio/worker` (or its
+ * native bridge), so any backend process can use it. Inputs and links to outputs belong to the
+ * storage facade (`src/storage/inputs.ts`); the two methods here that need it load it on first use,
+ * so a backend that never uploads never loads the AWS SDK.
  */
-import type { S3Client } from '@aws-sdk/client-s3';
 import {
-  ApplicationFailure,
   CancelledFailure,
   Client,
   Connection,
-  TerminatedFailure,
-  TimeoutFailure,
   WorkflowExecutionAlreadyStartedError,
   WorkflowFailedError,
   WorkflowNotFoundError,
@@ -18,19 +16,12 @@ import {
   type WorkflowHandle,
 } from '@temporalio/client';
 import type { LoadedDataConverter } from '@temporalio/common';
-import { decodeArrayFromPayloads } from '@temporalio/common/lib/internal-non-workflow/codec-helpers.js';
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { basename } from 'node:path';
 import { inspect } from 'node:util';
-import { Readable } from 'node:stream';
-import type { PipelineSpecIssue } from '../pipeline/errors.js';
 import type { DeploymentRegistry } from '../pipeline/registry.js';
-import { validatePipelineSpec, type PipelineSpec } from '../pipeline/spec.js';
+import { validatePipelineSpec } from '../pipeline/spec.js';
 import {
   cancelPipelineSignal,
   DEFAULT_TASK_QUEUE,
-  PIPELINE_FAILURE_TYPES,
   PIPELINE_WORKFLOW_TYPE,
   pipelineProgressQuery,
   pipelineWorkflowId,
@@ -38,10 +29,10 @@ import {
   type PipelineResult,
   type PipelineStatus,
   type PipelineWorkflowInput,
-} from '../shared/pipeline-contract.js';
-import { pipelineStatusSearchAttribute } from '../shared/search-attributes.js';
-import { ObjectStore } from '../storage/object-store.js';
-import { createObjectStoreClient, type ObjectStoreConfig } from '../storage/s3-client.js';
+} from '../contract/pipeline-contract.js';
+import { pipelineStatusSearchAttribute } from '../contract/search-attributes.js';
+import type { PipelineStorage, UploadedInput, UploadInputOptions } from '../storage/inputs.js';
+import type { ObjectStore } from '../storage/object-store.js';
 import {
   InvalidPipelineSpecError,
   PipelineAlreadyStartedError,
@@ -50,171 +41,33 @@ import {
   PipelineFailedError,
   PipelineNotFoundError,
   type PipelineFailureInfo,
-  type StepOutput,
 } from './errors.js';
 import { persistedOutputsOf, progressFromHistory, readPipelineHistory, type PipelineHistoryFacts } from './history.js';
-import { inputKey, sniffMedia } from './input-key.js';
 import { specSha256 } from './spec-digest.js';
-import type {
-  LiveStepStatus,
-  PipelineListFilter,
-  PipelineListStatus,
-  PipelineRunStatus,
-  PipelineStatusView,
-  PipelineSummary,
-  StartedPipeline,
-  UploadedInput,
+import { changeKey, failureInfoFromCause, isRecord, LIST_STATUS_QUERIES, liveStepStatuses, optionalString, outputsOf, sleep, summaryOf, summaryStatus, withUploadHints } from './views.js';
+import {
+  DEFAULT_CLIENT_PRESIGN_TTL_SECONDS,
+  DEFAULT_QUERY_TIMEOUT_MS,
+  DEFAULT_WATCH_INTERVAL_MS,
+  type PipelineClientConnectOptions,
+  type PipelineClientOptions,
+  type WatchOptions,
+  type LiveStepStatus,
+  type PipelineListFilter,
+  type PipelineStatusView,
+  type PipelineSummary,
+  type StartedPipeline,
 } from './types.js';
 
 type PipelineWorkflow = (input: PipelineWorkflowInput) => Promise<PipelineResult>;
 
-/** Default lifetime of presigned URLs handed out by the client: a day, long enough for a queued pipeline to read its inputs. */
-export const DEFAULT_CLIENT_PRESIGN_TTL_SECONDS = 24 * 3600;
-/** Default time a running pipeline gets to answer the progress query before the client falls back on its history. */
-export const DEFAULT_QUERY_TIMEOUT_MS = 5_000;
-/** Default interval between status reads of {@link PipelineClient.watch}. */
-export const DEFAULT_WATCH_INTERVAL_MS = 1_000;
-
-/** Options shared by {@link PipelineClient.connect} and the constructor. */
-export interface PipelineClientCommonOptions {
-  /** Task queue the pipeline workers poll (default `generation-pipelines`). */
-  taskQueue?: string;
-  /** Lifetime of presigned URLs from {@link PipelineClient.uploadInput} and {@link PipelineClient.presignOutput} (default a day, at most 7 days). */
-  presignTtlSeconds?: number;
-  /** When given, `start` also checks each step against the deployment registry before starting. */
-  registry?: DeploymentRegistry;
-  /** How long a running pipeline may take to answer the progress query (default 5000 ms). */
-  queryTimeoutMs?: number;
-}
-
-/** Options of {@link PipelineClient.connect}. */
-export interface PipelineClientConnectOptions extends PipelineClientCommonOptions {
-  /** Temporal frontend, `host:port`. */
-  address: string;
-  namespace?: string;
-  tls?: boolean;
-  /** Temporal Cloud API key; implies TLS unless `tls` is false. Never logged. */
-  apiKey?: string;
-  /** The R2 (or S3) bucket, for uploads of inputs and presigned links to outputs. */
-  store?: ObjectStoreConfig;
-}
-
-/** Options of the {@link PipelineClient} constructor: bring your own Temporal client (and store). */
-export interface PipelineClientOptions extends PipelineClientCommonOptions {
-  client: Client;
-  store?: ObjectStore;
-}
-
-/** Options of {@link PipelineClient.watch}. */
-export interface WatchOptions {
-  /** Time between status reads (default 1000 ms). */
-  intervalMs?: number;
-  /** Stops watching: the iteration then ends without an error. */
-  signal?: AbortSignal;
-}
-
-/** Options of {@link PipelineClient.uploadInput}. */
-export interface UploadInputOptions {
-  /** Key in the bucket (default `inputs/<sha256>/<file name>`: the same file always gets the same key). */
-  key?: string;
-  /** Default: from the key's extension, else from the bytes' magic number. */
-  contentType?: string;
-}
-
 interface OwnedResources {
   connection?: Connection;
-  s3?: S3Client;
+  storage?: PipelineStorage;
 }
-
-/** `PendingActivityState` values of Temporal's API (1 scheduled, 2 started, 3 cancel requested). */
-const ACTIVITY_STATES: Record<number, LiveStepStatus['activityState']> = { 1: 'scheduled', 2: 'started', 3: 'cancel-requested' };
-
-/** Visibility clauses per listable status. Terminated/timed-out runs never upserted a final status, so Temporal's own status completes the picture. */
-const LIST_STATUS_QUERIES: Record<PipelineListStatus, string> = {
-  running: `ExecutionStatus = 'Running'`,
-  succeeded: `${pipelineStatusSearchAttribute.name} = 'succeeded'`,
-  failed: `(${pipelineStatusSearchAttribute.name} = 'failed' OR ExecutionStatus = 'Failed' OR ExecutionStatus = 'Terminated' OR ExecutionStatus = 'TimedOut')`,
-  cancelled: `(${pipelineStatusSearchAttribute.name} = 'cancelled' OR ExecutionStatus = 'Canceled')`,
-};
 
 /** How many runs' activity → step maps are kept for `getStatus`/`watch`. */
 const ACTIVITY_STEP_CACHE_RUNS = 256;
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-function optionalString(value: unknown): string | undefined {
-  return typeof value === 'string' && value !== '' ? value : undefined;
-}
-
-function timestampIso(time: { seconds?: unknown; nanos?: number | null } | null | undefined): string | undefined {
-  if (!time) return undefined;
-  return new Date(Number(String(time.seconds ?? 0)) * 1000 + Math.floor((time.nanos ?? 0) / 1_000_000)).toISOString();
-}
-
-/** Oversized inline data is the one spec problem with a ready remedy: say what to call. */
-function withUploadHints(issues: readonly PipelineSpecIssue[]): PipelineSpecIssue[] {
-  return issues.map((issue) =>
-    /data URI is \d+ characters|pass media as URLs/.test(issue.message)
-      ? { path: issue.path, message: `${issue.message}; use PipelineClient.uploadInput() (CLI: pass a local file path) and put the returned URL in the spec` }
-      : issue,
-  );
-}
-
-function summaryOf(spec: PipelineSpec): string {
-  const chain = spec.steps.map((step) => step.id).join(' → ');
-  const text = `pipeline ${spec.pipelineId}: ${chain}`;
-  return text.length > 200 ? `${text.slice(0, 197)}...` : text;
-}
-
-/** The failure a closed pipeline ended with, in the client's terms. */
-function failureInfoFromCause(cause: Error | undefined): PipelineFailureInfo {
-  if (cause instanceof ApplicationFailure) {
-    const detail = cause.details?.[0];
-    if (cause.type === PIPELINE_FAILURE_TYPES.stepFailed && isRecord(detail)) {
-      const stepId = optionalString(detail.stepId);
-      const requestId = optionalString(detail.requestId);
-      const remoteError = optionalString(detail.remoteError);
-      return {
-        failureType: optionalString(detail.type) ?? cause.type,
-        message: cause.message,
-        ...(stepId !== undefined ? { stepId } : {}),
-        ...(requestId !== undefined ? { requestId } : {}),
-        ...(remoteError !== undefined ? { remoteError } : {}),
-      };
-    }
-    return { failureType: cause.type ?? 'ApplicationFailure', message: cause.message };
-  }
-  if (cause instanceof TerminatedFailure) return { failureType: 'Terminated', message: `terminated: ${cause.message}` };
-  if (cause instanceof TimeoutFailure) return { failureType: 'TimedOut', message: `timed out: ${cause.message}` };
-  return { failureType: cause?.name ?? 'Unknown', message: cause?.message ?? 'the pipeline failed for an unknown reason' };
-}
-
-function outputsOf(progress: PipelineProgress): StepOutput[] {
-  return progress.steps.flatMap((step) => step.outputs.map((output) => ({ stepId: step.id, ...output })));
-}
-
-function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve();
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      resolve();
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}
-
-/** What changes between two views and matters to a watcher (heartbeat times alone do not count). */
-function changeKey(view: PipelineStatusView): string {
-  const live = view.live ? Object.fromEntries(Object.entries(view.live).map(([stepId, { lastHeartbeatAt: _ignored, ...rest }]) => [stepId, rest])) : undefined;
-  return JSON.stringify({ ...view, live });
-}
 
 /**
  * Client of the pipeline service for a backend or an operator tool. Pipelines are identified by the
@@ -263,22 +116,23 @@ export class PipelineClient {
       ...(tls ? { tls: true } : {}),
       ...(options.apiKey !== undefined ? { apiKey: options.apiKey } : {}),
     });
-    const s3 = options.store ? createObjectStoreClient(options.store) : undefined;
+    let storage: PipelineStorage | undefined;
     try {
+      // Only a client given a bucket loads the storage facade (and with it the AWS SDK).
+      if (options.store) storage = (await import('../storage/inputs.js')).PipelineStorage.connect(options.store, options.presignTtlSeconds ?? DEFAULT_CLIENT_PRESIGN_TTL_SECONDS);
       const client = new Client({ connection, namespace: options.namespace ?? 'default' });
-      const store = s3 && options.store ? new ObjectStore({ client: s3, bucket: options.store.bucket, presignTtlSeconds: options.presignTtlSeconds ?? DEFAULT_CLIENT_PRESIGN_TTL_SECONDS }) : undefined;
       const pipelineClient = new PipelineClient({
         client,
-        ...(store ? { store } : {}),
+        ...(storage ? { store: storage.store } : {}),
         ...(options.taskQueue !== undefined ? { taskQueue: options.taskQueue } : {}),
         ...(options.presignTtlSeconds !== undefined ? { presignTtlSeconds: options.presignTtlSeconds } : {}),
         ...(options.registry !== undefined ? { registry: options.registry } : {}),
         ...(options.queryTimeoutMs !== undefined ? { queryTimeoutMs: options.queryTimeoutMs } : {}),
       });
-      pipelineClient.#owned = { connection, ...(s3 ? { s3 } : {}) };
+      pipelineClient.#owned = { connection, ...(storage ? { storage } : {}) };
       return pipelineClient;
     } catch (error) {
-      s3?.destroy();
+      storage?.close();
       await connection.close();
       throw error;
     }
@@ -506,46 +360,23 @@ export class PipelineClient {
 
   /**
    * Stores an input file (a face image, a reference video…) in the bucket and returns its key and a
-   * presigned GET URL to put in a spec: specs carry URLs, never bytes. Needs a `store`.
+   * presigned GET URL to put in a spec: specs carry URLs, never bytes. Needs a `store`. The same as
+   * {@link PipelineStorage.uploadInput} (`src/storage/inputs.ts`), which a backend may use on its own.
    */
   async uploadInput(input: { path: string } | { bytes: Uint8Array }, options: UploadInputOptions = {}): Promise<UploadedInput> {
-    const store = this.#requireStore('uploadInput');
-    if ('path' in input) {
-      const key = options.key ?? inputKey(basename(input.path), await sha256OfFile(input.path));
-      // An identical object already at the key is kept as is (putObjectFromFile compares hashes).
-      const stored = await store.putObjectFromFile({ key, path: input.path, ...(options.contentType !== undefined ? { contentType: options.contentType } : {}) });
-      const url = await store.presignGet(key, { expiresInSeconds: this.#presignTtlSeconds });
-      return { key, url, bytes: stored.bytes, sha256: stored.sha256, contentType: stored.contentType };
-    }
-    const bytes = Buffer.from(input.bytes.buffer, input.bytes.byteOffset, input.bytes.byteLength);
-    const sha256 = createHash('sha256').update(bytes).digest('hex');
-    const sniffed = sniffMedia(bytes);
-    const key = options.key ?? inputKey(`input${sniffed?.extension ?? ''}`, sha256);
-    const contentType = options.contentType ?? sniffed?.contentType;
-    const existing = await store.head(key);
-    if (existing?.sha256 === sha256 && existing.bytes === bytes.byteLength) {
-      return { key, url: await store.presignGet(key, { expiresInSeconds: this.#presignTtlSeconds }), bytes: existing.bytes, sha256, contentType: existing.contentType };
-    }
-    const stored = await store.putObjectFromStream({
-      key,
-      body: Readable.from([bytes]),
-      expectedBytes: bytes.byteLength,
-      ...(contentType !== undefined ? { contentType } : {}),
-    });
-    const url = await store.presignGet(key, { expiresInSeconds: this.#presignTtlSeconds });
-    return { key, url, bytes: stored.bytes, sha256: stored.sha256, contentType: stored.contentType };
+    return (await this.#storage('uploadInput')).uploadInput(input, options);
   }
 
   /** A presigned GET URL for an output's R2 key (valid `presignTtlSeconds`). Needs a `store`. */
   async presignOutput(key: string): Promise<string> {
-    return this.#requireStore('presignOutput').presignGet(key, { expiresInSeconds: this.#presignTtlSeconds });
+    return (await this.#storage('presignOutput')).presignOutput(key);
   }
 
   /** Closes what {@link connect} opened (the Temporal connection, the S3 client). Idempotent. */
   async close(): Promise<void> {
-    const { connection, s3 } = this.#owned;
+    const { connection, storage } = this.#owned;
     this.#owned = {};
-    s3?.destroy();
+    storage?.close();
     await connection?.close();
   }
 
@@ -559,9 +390,10 @@ export class PipelineClient {
     return `PipelineClient ${inspect(this.toJSON())}`;
   }
 
-  #requireStore(operation: string): ObjectStore {
+  async #storage(operation: string): Promise<PipelineStorage> {
     if (!this.#store) throw new PipelineClientNotConfiguredError(`${operation} needs an object store: pass \`store\` to PipelineClient (CLI: set R2_ENDPOINT, R2_BUCKET, R2_ACCESS_KEY_ID, R2_SECRET_ACCESS_KEY)`);
-    return this.#store;
+    const { PipelineStorage } = await import('../storage/inputs.js');
+    return new PipelineStorage(this.#store, this.#presignTtlSeconds);
   }
 
   get #converter(): LoadedDataConverter {
@@ -594,55 +426,7 @@ export class PipelineClient {
       this.#activitySteps.set(description.runId, steps);
       if (this.#activitySteps.size > ACTIVITY_STEP_CACHE_RUNS) this.#activitySteps.delete(this.#activitySteps.keys().next().value as string);
     }
-    const live: Record<string, LiveStepStatus> = {};
-    for (const activity of pending) {
-      const stepId = steps.get(activity.activityId ?? '');
-      if (stepId === undefined) continue;
-      let details: unknown;
-      try {
-        details = (await decodeArrayFromPayloads(this.#converter, activity.heartbeatDetails?.payloads ?? []))[0];
-      } catch {
-        details = undefined;
-      }
-      const beat = isRecord(details) ? details : {};
-      const lastHeartbeatAt = timestampIso(activity.lastHeartbeatTime);
-      const status: LiveStepStatus = {
-        activity: activity.activityType?.name ?? 'unknown',
-        activityState: ACTIVITY_STATES[activity.state ?? 0] ?? 'unknown',
-        attempt: activity.attempt ?? 1,
-        ...(typeof beat.requestId === 'string' ? { requestId: beat.requestId } : {}),
-        ...(typeof beat.status === 'string' ? { remoteStatus: beat.status } : {}),
-        ...(typeof beat.queuePosition === 'number' ? { queuePosition: beat.queuePosition } : {}),
-        ...(typeof beat.statusReads === 'number' ? { statusReads: beat.statusReads } : {}),
-        ...(typeof beat.bytesCopied === 'number' ? { bytesCopied: beat.bytesCopied } : {}),
-        ...(typeof beat.filesDone === 'number' ? { filesDone: beat.filesDone } : {}),
-        ...(typeof beat.filesTotal === 'number' ? { filesTotal: beat.filesTotal } : {}),
-        ...(lastHeartbeatAt !== undefined && details !== undefined ? { lastHeartbeatAt } : {}),
-        ...(activity.lastFailure?.message ? { lastFailure: activity.lastFailure.message } : {}),
-      };
-      // Two activities of one step at once (a poll being cancelled while the cancel runs): keep the poll's view.
-      const existing = live[stepId];
-      if (!existing || status.activity === 'awaitJob' || status.activity === 'persistOutputs') live[stepId] = status;
-    }
-    return live;
+    return liveStepStatuses(pending, steps, this.#converter);
   }
 }
 
-async function sha256OfFile(path: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
-  return hash.digest('hex');
-}
-
-function summaryStatus(runStatus: PipelineRunStatus, attribute: string | undefined): PipelineStatus {
-  switch (runStatus) {
-    case 'RUNNING':
-      return 'running';
-    case 'COMPLETED':
-      return attribute === 'cancelled' || attribute === 'failed' ? attribute : 'succeeded';
-    case 'CANCELLED':
-      return 'cancelled';
-    default:
-      return 'failed';
-  }
-}

@@ -1,8 +1,11 @@
 /**
  * Public types of the pipeline client: the status view, list entries, start and upload results.
  */
-import type { WorkflowExecutionStatusName } from '@temporalio/client';
-import type { PipelineProgress, PipelineStatus } from '../shared/pipeline-contract.js';
+import type { Client, WorkflowExecutionStatusName } from '@temporalio/client';
+import type { DeploymentRegistry } from '../pipeline/registry.js';
+import type { ObjectStore } from '../storage/object-store.js';
+import type { ObjectStoreConfig } from '../storage/s3-client.js';
+import type { PipelineProgress, PipelineStatus } from '../contract/pipeline-contract.js';
 import type { PipelineFailureInfo } from './errors.js';
 
 /** Temporal's status of the pipeline's workflow run: RUNNING, COMPLETED, FAILED, CANCELLED, TERMINATED, TIMED_OUT… */
@@ -94,12 +97,50 @@ export interface StartedPipeline {
   alreadyStarted: boolean;
 }
 
-/** Result of {@link PipelineClient.uploadInput}. */
-export interface UploadedInput {
-  key: string;
-  /** Presigned GET URL of the object, to put in a spec. */
-  url: string;
-  bytes: number;
-  sha256: string;
-  contentType: string;
+/** Result of {@link PipelineClient.uploadInput}; defined beside the storage facade. */
+export type { UploadedInput } from '../storage/inputs.js';
+
+/** Default lifetime of presigned URLs handed out by the client: a day, long enough for a queued pipeline to read its inputs. */
+export const DEFAULT_CLIENT_PRESIGN_TTL_SECONDS = 24 * 3600;
+/** Default time a running pipeline gets to answer the progress query before the client falls back on its history. */
+export const DEFAULT_QUERY_TIMEOUT_MS = 5_000;
+/** Default interval between status reads of {@link PipelineClient.watch}. */
+export const DEFAULT_WATCH_INTERVAL_MS = 1_000;
+
+/** Options shared by {@link PipelineClient.connect} and the constructor. */
+export interface PipelineClientCommonOptions {
+  /** Task queue the pipeline workers poll (default `generation-pipelines`). */
+  taskQueue?: string;
+  /** Lifetime of presigned URLs from {@link PipelineClient.uploadInput} and {@link PipelineClient.presignOutput} (default a day, at most 7 days). */
+  presignTtlSeconds?: number;
+  /** When given, `start` also checks each step against the deployment registry before starting. */
+  registry?: DeploymentRegistry;
+  /** How long a running pipeline may take to answer the progress query (default 5000 ms). */
+  queryTimeoutMs?: number;
+}
+
+/** Options of {@link PipelineClient.connect}. */
+export interface PipelineClientConnectOptions extends PipelineClientCommonOptions {
+  /** Temporal frontend, `host:port`. */
+  address: string;
+  namespace?: string;
+  tls?: boolean;
+  /** Temporal Cloud API key; implies TLS unless `tls` is false. Never logged. */
+  apiKey?: string;
+  /** The R2 (or S3) bucket, for uploads of inputs and presigned links to outputs. */
+  store?: ObjectStoreConfig;
+}
+
+/** Options of the {@link PipelineClient} constructor: bring your own Temporal client (and store). */
+export interface PipelineClientOptions extends PipelineClientCommonOptions {
+  client: Client;
+  store?: ObjectStore;
+}
+
+/** Options of {@link PipelineClient.watch}. */
+export interface WatchOptions {
+  /** Time between status reads (default 1000 ms). */
+  intervalMs?: number;
+  /** Stops watching: the iteration then ends without an error. */
+  signal?: AbortSignal;
 }

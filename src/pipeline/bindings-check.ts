@@ -1,3 +1,4 @@
+import { describeNode, graphNode, isNodeLink, readGraph, valueTypeOf } from './comfy-graph.js';
 import type { DeploymentEntry } from './registry.js';
 import { vocabularyParam } from './step-kinds.js';
 import type { ParamValueType } from './step-kinds.js';
@@ -25,41 +26,7 @@ export interface BindingProblem {
   readonly message: string;
 }
 
-interface GraphNode {
-  readonly class_type?: unknown;
-  readonly _meta?: { readonly title?: unknown };
-  readonly inputs: Readonly<Record<string, unknown>>;
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-/** A ComfyUI link: `["<source node id>", <output index>]`. */
-export function isNodeLink(value: unknown): value is readonly [string | number, number] {
-  return (
-    Array.isArray(value) &&
-    value.length === 2 &&
-    (typeof value[0] === 'string' || typeof value[0] === 'number') &&
-    typeof value[1] === 'number' &&
-    Number.isInteger(value[1])
-  );
-}
-
-function describeNode(nodeId: string, node: unknown): string {
-  if (!isRecord(node)) return `node "${nodeId}"`;
-  const classType = typeof node.class_type === 'string' ? node.class_type : undefined;
-  const meta = node._meta;
-  const title = isRecord(meta) && typeof meta.title === 'string' && meta.title !== classType ? meta.title : undefined;
-  const details = [classType, title === undefined ? undefined : JSON.stringify(title)].filter((part) => part !== undefined);
-  return details.length === 0 ? `node "${nodeId}"` : `node "${nodeId}" (${details.join(' ')})`;
-}
-
-function valueTypeOf(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'array';
-  return typeof value;
-}
+export { isNodeLink };
 
 function preview(value: unknown): string {
   const text = JSON.stringify(value) ?? String(value);
@@ -70,23 +37,6 @@ function expectedJsonType(type: ParamValueType): 'string' | 'number' | 'boolean'
   if (type === 'integer' || type === 'number') return 'number';
   if (type === 'boolean') return 'boolean';
   return 'string';
-}
-
-function readGraph(workflowApiJson: unknown): { graph: Record<string, unknown> } | { reason: string } {
-  let graph = workflowApiJson;
-  if (typeof graph === 'string') {
-    // Some API answers carry the graph as a JSON string rather than an object.
-    try {
-      graph = JSON.parse(graph) as unknown;
-    } catch (error) {
-      return { reason: `workflow_api_json is a string that is not valid JSON (${error instanceof Error ? error.message : String(error)})` };
-    }
-  }
-  if (!isRecord(graph)) return { reason: `workflow_api_json must be an object of nodes keyed by node id, received ${valueTypeOf(graph)}` };
-  if (isRecord(graph.nodes) || Array.isArray(graph.nodes)) {
-    return { reason: 'workflow_api_json looks like an editor (UI) workflow with "nodes"/"links"; export it in API format' };
-  }
-  return { graph };
 }
 
 /**
@@ -105,8 +55,8 @@ export function checkBindings(entry: DeploymentEntry, workflowApiJson: unknown, 
   for (const [param, { nodeId, inputKey }] of Object.entries(entry.bindings)) {
     const base = { deploymentKey, param, nodeId, inputKey };
     const prefix = `deployment "${deploymentKey}": parameter "${param}"`;
-    const node = Object.hasOwn(graph, nodeId) ? graph[nodeId] : undefined;
-    if (!isRecord(node) || !isRecord(node.inputs)) {
+    const node = graphNode(graph, nodeId);
+    if (node === undefined) {
       const nodeIds = Object.keys(graph);
       const shown = nodeIds.slice(0, 20).join(', ') + (nodeIds.length > 20 ? ', …' : '');
       problems.push({
@@ -116,17 +66,16 @@ export function checkBindings(entry: DeploymentEntry, workflowApiJson: unknown, 
       });
       continue;
     }
-    const graphNode = node as unknown as GraphNode;
-    const where = `input "${inputKey}" of ${describeNode(nodeId, graphNode)}`;
-    if (!Object.hasOwn(graphNode.inputs, inputKey)) {
+    const where = `input "${inputKey}" of ${describeNode(nodeId, graph[nodeId])}`;
+    if (!Object.hasOwn(node.inputs, inputKey)) {
       problems.push({
         ...base,
         code: 'missing-input',
-        message: `${prefix} is bound to ${where}, which has no such input (inputs: ${Object.keys(graphNode.inputs).join(', ') || 'none'})`,
+        message: `${prefix} is bound to ${where}, which has no such input (inputs: ${Object.keys(node.inputs).join(', ') || 'none'})`,
       });
       continue;
     }
-    const current = graphNode.inputs[inputKey];
+    const current = node.inputs[inputKey];
     if (isNodeLink(current)) {
       const sourceId = String(current[0]);
       const source = Object.hasOwn(graph, sourceId) ? graph[sourceId] : undefined;

@@ -1,12 +1,11 @@
 import { PipelineSpecError, formatPath, ownValue } from './errors.js';
 import type { PipelineSpecIssue } from './errors.js';
-import { defaultMaxJobAttempts, registryEntry } from './registry.js';
-import type { DeploymentEntry, DeploymentRegistry } from './registry.js';
-import type { PipelineSpec, PipelineStep } from './spec.js';
+import type { DeploymentEntry } from './registry.js';
+import type { PipelineStep } from './spec.js';
 import type { ParamValue } from './step-kinds.js';
 
 /**
- * Turning a step's parameters into a RunComfy request: the `overrides` object and the job budgets.
+ * Turning a step's parameters into a RunComfy request: the `overrides` object.
  */
 
 /** RunComfy `overrides`: node id (string, possibly compound like `"68:6"`) → inputs to replace. */
@@ -62,41 +61,4 @@ export function resolveStepParams(step: PipelineStep, inputUrls: Readonly<Record
   }
   if (issues.length > 0) throw new PipelineSpecError(issues);
   return Object.fromEntries(resolved);
-}
-
-/** Everything needed to submit one step's job. */
-export interface StepJobPlan {
-  readonly deploymentKey: string;
-  readonly deploymentId: string;
-  readonly overrides: RunComfyOverrides;
-  readonly queueTimeoutMs: number;
-  readonly runTimeoutMs: number;
-  /** Jobs the step may submit: spec option, else the deployment's, else the registry default, else 2. */
-  readonly maxJobAttempts: number;
-}
-
-/**
- * Plans the job of `step`: resolves its deployment, merges resolved input URLs into its params,
- * builds the overrides and picks the budgets. Throws {@link PipelineSpecError} if the deployment
- * is missing or the parameters do not fit it (a registry changed since the spec was validated).
- */
-export function planStepJob(
-  registry: DeploymentRegistry,
-  spec: Pick<PipelineSpec, 'options'>,
-  step: PipelineStep,
-  inputUrls: Readonly<Record<string, string>> = {},
-): StepJobPlan {
-  const entry = registryEntry(registry, step.deployment);
-  if (entry === undefined) {
-    throw new PipelineSpecError([{ path: formatPath(['steps', step.id, 'deployment']), message: `unknown deployment "${step.deployment}"` }]);
-  }
-  const overrides = buildOverrides(entry, resolveStepParams(step, inputUrls), step.deployment);
-  return {
-    deploymentKey: step.deployment,
-    deploymentId: entry.deploymentId,
-    overrides,
-    queueTimeoutMs: entry.budgets.queueTimeoutMs,
-    runTimeoutMs: entry.budgets.runTimeoutMs,
-    maxJobAttempts: spec.options?.maxJobAttempts ?? entry.maxJobAttempts ?? registry.defaults?.maxJobAttempts ?? defaultMaxJobAttempts,
-  };
 }

@@ -1,4 +1,3 @@
-import { PipelineSpecError } from './errors.js';
 import type { PipelineSpec, PipelineStep } from './spec.js';
 
 /**
@@ -6,58 +5,9 @@ import type { PipelineSpec, PipelineStep } from './spec.js';
  * position in `spec.steps`), so a workflow that replays makes the same decisions.
  */
 
-/** The dependency structure of a pipeline; plain JSON, so it can be returned from a query. */
-export interface StepPlan {
-  /** Every step id in a topological order; among steps ready at the same time, spec order wins. */
-  readonly order: readonly string[];
-  /** Step id → ids of the steps whose outputs it needs (spec order, no duplicates). */
-  readonly dependsOn: Readonly<Record<string, readonly string[]>>;
-  /** Step id → ids of the steps that need its output (spec order). */
-  readonly dependents: Readonly<Record<string, readonly string[]>>;
-  /** Steps grouped by depth: wave 0 needs nothing, wave n needs something from wave n-1; each wave can run in parallel. */
-  readonly waves: readonly (readonly string[])[];
-}
-
 /** Ids of the steps whose outputs `step` needs, in first-mention order, without duplicates. */
 export function stepDependencies(step: PipelineStep): string[] {
   return [...new Set(Object.values(step.inputs ?? {}).map((input) => input.fromStep))];
-}
-
-/**
- * Plans a validated spec: topological order, both edge directions and parallel waves. Throws
- * {@link PipelineSpecError} on an unknown step reference or a cycle (a validated spec has neither).
- */
-export function planSteps(spec: PipelineSpec): StepPlan {
-  const ids = spec.steps.map((step) => step.id);
-  // Maps, not plain objects, while building: a step id is data and must never reach a prototype.
-  const dependsOn = new Map<string, string[]>(ids.map((id) => [id, []]));
-  const dependents = new Map<string, string[]>(ids.map((id) => [id, []]));
-  spec.steps.forEach((step, index) => {
-    for (const source of stepDependencies(step)) {
-      if (!dependsOn.has(source)) {
-        throw new PipelineSpecError([{ path: `steps[${index}].inputs`, message: `unknown step "${source}"` }]);
-      }
-      dependsOn.get(step.id)?.push(source);
-    }
-  });
-  // Dependents listed in spec order, independent of the order inputs were written in.
-  for (const step of spec.steps) for (const source of dependsOn.get(step.id) ?? []) dependents.get(source)?.push(step.id);
-
-  const order: string[] = [];
-  const waves: string[][] = [];
-  const placed = new Set<string>();
-  while (placed.size < ids.length) {
-    const wave = ids.filter((id) => !placed.has(id) && (dependsOn.get(id) ?? []).every((source) => placed.has(source)));
-    if (wave.length === 0) {
-      const stuck = ids.filter((id) => !placed.has(id));
-      throw new PipelineSpecError([{ path: 'steps', message: `dependency cycle among steps ${stuck.map((id) => `"${id}"`).join(', ')}` }]);
-    }
-    for (const id of wave) placed.add(id);
-    order.push(...wave);
-    waves.push(wave);
-  }
-  // fromEntries defines own properties, so even an id like "__proto__" stays plain data.
-  return { order, dependsOn: Object.fromEntries(dependsOn), dependents: Object.fromEntries(dependents), waves };
 }
 
 /**

@@ -1,9 +1,13 @@
 import { z } from 'zod';
+import { compareNodeIds } from './comfy-graph.js';
 import { issuesFromZod, ownValue, summarizeIssues } from './errors.js';
 import type { PipelineSpecIssue } from './errors.js';
 import { deploymentKeySchema, paramNameSchema } from './identifiers.js';
 import { requiredParams, stepKinds } from './step-kinds.js';
 import type { StepKind } from './step-kinds.js';
+
+/** Re-exported: the registry's output order is defined by it. */
+export { compareNodeIds };
 
 /**
  * The deployment registry: which RunComfy deployment serves a deployment key, what kind of step it
@@ -182,8 +186,8 @@ export function registryDefaultKey(registry: DeploymentRegistry, kind: StepKind)
  * Orders a job's output node ids: the entry's `outputs.preferNodeIds` first (in that order), then the
  * rest in ascending numeric-aware order, so "the first output" means the same file on every replay.
  */
-export function orderOutputNodeIds(entry: DeploymentEntry, nodeIds: readonly string[]): string[] {
-  const preferred = entry.outputs?.preferNodeIds ?? [];
+export function orderOutputNodeIds(entry: DeploymentEntry | undefined, nodeIds: readonly string[]): string[] {
+  const preferred = entry?.outputs?.preferNodeIds ?? [];
   const present = new Set(nodeIds);
   const first = preferred.filter((id) => present.has(id));
   const firstSet = new Set(first);
@@ -191,21 +195,15 @@ export function orderOutputNodeIds(entry: DeploymentEntry, nodeIds: readonly str
   return [...first, ...rest];
 }
 
-/** Numeric-aware comparison of node ids ("9" < "10" < "68:6" < "68:10"). */
-export function compareNodeIds(a: string, b: string): number {
-  const partsA = a.split(':');
-  const partsB = b.split(':');
-  for (let i = 0; i < Math.max(partsA.length, partsB.length); i += 1) {
-    const pa = partsA[i];
-    const pb = partsB[i];
-    if (pa === undefined) return -1;
-    if (pb === undefined) return 1;
-    if (pa === pb) continue;
-    const na = /^\d+$/.test(pa) ? Number(pa) : Number.NaN;
-    const nb = /^\d+$/.test(pb) ? Number(pb) : Number.NaN;
-    if (!Number.isNaN(na) && !Number.isNaN(nb) && na !== nb) return na - nb;
-    // Plain code-unit order: locale-independent, hence identical in every worker.
-    return pa < pb ? -1 : 1;
-  }
-  return 0;
+/**
+ * A step's outputs in the order that decides which one a later step receives: files of the entry's
+ * `outputs.preferNodeIds` first, then the rest by node id ({@link orderOutputNodeIds}); files of one
+ * node keep the order they arrived in (channel, then index).
+ */
+export function orderStepOutputs<T extends { readonly nodeId: string }>(entry: DeploymentEntry | undefined, outputs: readonly T[]): T[] {
+  const rank = new Map(orderOutputNodeIds(entry, outputs.map((output) => output.nodeId)).map((nodeId, index) => [nodeId, index]));
+  return outputs
+    .map((output, index) => ({ output, index }))
+    .sort((a, b) => (rank.get(a.output.nodeId) ?? 0) - (rank.get(b.output.nodeId) ?? 0) || a.index - b.index)
+    .map(({ output }) => output);
 }

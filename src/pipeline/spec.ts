@@ -268,8 +268,3 @@ export function parsePipelineSpec(input: unknown, registry?: DeploymentRegistry)
   if (!result.ok) throw new PipelineSpecError(result.issues);
   return result.spec;
 }
-
-/** The step with id `stepId`, or `undefined`. */
-export function findStep(spec: PipelineSpec, stepId: string): PipelineStep | undefined {
-  return spec.steps.find((step) => step.id === stepId);
-}

@@ -104,7 +104,7 @@ export function requiredParams(kind: StepKind): string[] {
 /**
  * Picks the output file an input selector means: `first` = the first file, `image` / `video` = the
  * first file of that media. `mediaOf` classifies a file (e.g. by extension or content type); pass
- * outputs already in a stable order (see `orderOutputNodeIds`).
+ * outputs already in the order that decides (see `orderStepOutputs`: the registry's preference first).
  */
 export function pickStepOutput<T>(outputs: readonly T[], selector: StepOutputSelector, mediaOf: (output: T) => string): T | undefined {
   if (selector === 'first') return outputs[0];

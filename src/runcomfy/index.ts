@@ -3,6 +3,8 @@
  * extraction and status normalisation. Everything other modules need is exported from here.
  */
 export { RunComfyClient, INFERENCE_API_VERSIONS } from './client.js';
+export { InferenceResource } from './inference.js';
+export { DeploymentsResource } from './deployments.js';
 export type {
   CreateDeploymentInput,
   DeploymentInclude,

@@ -13,7 +13,8 @@
  * - Items with `type: "temp"` (PreviewImage, VHS with save_output=false) are skipped unless
  *   `includeTemp` is set. Channels whose items have no `url` (text nodes) are ignored.
  */
-import { CONTENT_TYPES_BY_EXTENSION } from '../shared/media-types.js';
+import { CONTENT_TYPES_BY_EXTENSION } from '../contract/media-types.js';
+import { compareNodeIds, isRecord } from '../pipeline/comfy-graph.js';
 
 /** How a file is consumed downstream; see the module comment for the policy. */
 export const OUTPUT_KIND = { image: 'image', video: 'video', audio: 'audio', other: 'other' } as const;
@@ -165,23 +166,4 @@ function pathOf(url: string): string {
 
 function filenameFromUrl(url: string): string {
   return pathOf(url).split('/').pop() ?? '';
-}
-
-function compareNodeIds(a: string, b: string): number {
-  const partsA = a.split(/(\d+)/);
-  const partsB = b.split(/(\d+)/);
-  const length = Math.min(partsA.length, partsB.length);
-  for (let i = 0; i < length; i++) {
-    const partA = partsA[i] ?? '';
-    const partB = partsB[i] ?? '';
-    if (partA === partB) continue;
-    const isNumber = i % 2 === 1;
-    if (isNumber) return Number(partA) - Number(partB) || partA.length - partB.length;
-    return partA < partB ? -1 : 1;
-  }
-  return partsA.length - partsB.length;
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

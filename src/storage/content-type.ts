@@ -5,8 +5,8 @@
 /** Stored when nothing better is known. */
 export const DEFAULT_CONTENT_TYPE = 'application/octet-stream';
 
-export { CONTENT_TYPES_BY_EXTENSION } from '../shared/media-types.js';
-import { CONTENT_TYPES_BY_EXTENSION } from '../shared/media-types.js';
+export { CONTENT_TYPES_BY_EXTENSION } from '../contract/media-types.js';
+import { CONTENT_TYPES_BY_EXTENSION } from '../contract/media-types.js';
 
 // type/subtype with optional parameters; no control characters (the value becomes a header).
 const MEDIA_TYPE = /^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*\/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*(\s*;[\x20-\x7e]*)?$/;

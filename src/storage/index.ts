@@ -29,3 +29,6 @@ export * from './output-key.js';
 export * from './content-type.js';
 export * from './memory-budget.js';
 export { describeSourceUrl, parseRetryAfterMs } from './source-download.js';
+export { PipelineStorage, DEFAULT_INPUT_PRESIGN_TTL_SECONDS } from './inputs.js';
+export type { UploadedInput, UploadInputOptions } from './inputs.js';
+export { INPUT_KEY_PREFIX, inputKey, sniffMedia } from './input-key.js';

@@ -18,50 +18,33 @@
  *   than announced, or a failed read fails the upload before it completes, and the multipart upload
  *   is aborted before the call rejects.
  * - Bounded memory: see `memory-budget.ts` (`copyMemoryBudgetBytes`).
+ *
+ * Each write opens its source (`write-source.ts`), meters it and hands it to the atomic writer
+ * (`atomic-writer.ts`), which owns the PutObject / multipart / copy-into-place / abort sequence.
  */
-import {
-  AbortMultipartUploadCommand,
-  CompleteMultipartUploadCommand,
-  CopyObjectCommand,
-  CreateMultipartUploadCommand,
-  DeleteObjectCommand,
-  GetObjectCommand,
-  HeadObjectCommand,
-  PutObjectCommand,
-  UploadPartCopyCommand,
-} from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import { createHash, randomUUID } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { DEFAULT_CONTENT_TYPE, resolveContentType } from './content-type.js';
-import { isObjectStoreError, ObjectStoreRequestError, SourceSizeMismatchError } from './errors.js';
+import { AtomicWriter, OBJECT_METADATA_KEYS, unquoteEtag } from './atomic-writer.js';
 import {
   DEFAULT_PART_SIZE_BYTES,
   DEFAULT_QUEUE_SIZE,
   effectivePartSizeBytes,
   MAX_PART_SIZE_BYTES,
-  MAX_PARTS,
   MAX_SINGLE_COPY_BYTES,
   MIN_PART_SIZE_BYTES,
 } from './memory-budget.js';
 import { assertObjectKeyLength, keyBasename } from './output-key.js';
 import { isS3NotFound, toObjectStoreRequestError } from './s3-errors.js';
-import { classifyTransportError, describeSourceUrl, discardBody, openSource } from './source-download.js';
 import { abortedError, StreamMeter } from './stream-meter.js';
+import { hashFile, openWriteSource, type WriteSource } from './write-source.js';
 
-/** User metadata every stored object carries (sent as `x-amz-meta-<name>`). */
-export const OBJECT_METADATA_KEYS = {
-  /** Lower-case hex SHA-256 of the object's bytes. */
-  sha256: 'sha256',
-  /** Decimal byte count verified while writing; equal to the object's size when it is complete. */
-  bytes: 'source-bytes',
-} as const;
+export { OBJECT_METADATA_KEYS };
 
 /** Folder, under the key prefix, of multipart uploads waiting for their server-side copy. */
 export const DEFAULT_STAGING_PREFIX = '.staging/';
@@ -71,9 +54,6 @@ export const DEFAULT_PRESIGN_TTL_SECONDS = 3600;
 export const DEFAULT_COPY_PART_SIZE_BYTES = 1024 * 1024 * 1024;
 export const DEFAULT_MAX_REDIRECTIONS = 5;
 
-// Small buffers between the source and the uploader: memory is bounded by parts, not streams.
-const FEED_HIGH_WATER_MARK_BYTES = 64 * 1024;
-const FILE_READ_CHUNK_BYTES = 256 * 1024;
 const SHA256_HEX = /^[0-9a-f]{64}$/;
 
 /** Construction settings of an {@link ObjectStore}. */
@@ -183,22 +163,6 @@ export interface PresignGetOptions {
   responseContentDisposition?: string;
 }
 
-interface StoreArgs {
-  key: string;
-  fullKey: string;
-  meter: StreamMeter;
-  chunks: AsyncGenerator<Buffer, void, undefined>;
-  contentType: string;
-  signal: AbortSignal | undefined;
-  partSizeBytes: number;
-  /** Known before reading (a hashed file): the upload can go straight to the key. */
-  knownSha256: string | undefined;
-  knownBytes: number | undefined;
-  onProgress: ((bytesCopied: number) => void) | undefined;
-  /** Stops the source at once (abort, failure, cleanup); must be idempotent. */
-  destroySource: () => void;
-}
-
 /**
  * Streams files into an S3 bucket (Cloudflare R2 in production) with bounded memory, and hands out
  * presigned GET URLs. One instance per worker, shared by all activities; it holds no per-call state.
@@ -210,13 +174,9 @@ export class ObjectStore {
   readonly queueSize: number;
   private readonly client: S3Client;
   private readonly presignTtlSeconds: number;
-  private readonly stagingPrefix: string;
-  private readonly maxSingleCopyBytes: number;
-  private readonly copyPartSizeBytes: number;
-  private readonly copyConcurrency: number;
   private readonly fetchDispatcher: Dispatcher | undefined;
   private readonly maxRedirections: number;
-  private readonly progressKeepAliveMs: number;
+  private readonly writer: AtomicWriter;
 
   constructor(options: ObjectStoreOptions) {
     if (options.bucket.length === 0) throw new RangeError('bucket must not be empty');
@@ -226,13 +186,19 @@ export class ObjectStore {
     this.queueSize = integerInRange('queueSize', options.queueSize ?? DEFAULT_QUEUE_SIZE, 1, 64);
     this.presignTtlSeconds = integerInRange('presignTtlSeconds', options.presignTtlSeconds ?? DEFAULT_PRESIGN_TTL_SECONDS, 1, MAX_PRESIGN_TTL_SECONDS);
     this.keyPrefix = withTrailingSlash(options.keyPrefix ?? '');
-    this.stagingPrefix = withTrailingSlash(options.stagingPrefix ?? DEFAULT_STAGING_PREFIX);
-    this.maxSingleCopyBytes = integerInRange('maxSingleCopyBytes', options.maxSingleCopyBytes ?? MAX_SINGLE_COPY_BYTES, 0, MAX_SINGLE_COPY_BYTES);
-    this.copyPartSizeBytes = integerInRange('copyPartSizeBytes', options.copyPartSizeBytes ?? DEFAULT_COPY_PART_SIZE_BYTES, MIN_PART_SIZE_BYTES, MAX_PART_SIZE_BYTES);
-    this.copyConcurrency = integerInRange('copyConcurrency', options.copyConcurrency ?? 2, 1, 16);
     this.fetchDispatcher = options.fetchDispatcher;
     this.maxRedirections = integerInRange('maxRedirections', options.maxRedirections ?? DEFAULT_MAX_REDIRECTIONS, 0, 20);
-    this.progressKeepAliveMs = integerInRange('progressKeepAliveMs', options.progressKeepAliveMs ?? 1000, 1, 3_600_000);
+    this.writer = new AtomicWriter({
+      client: this.client,
+      bucket: this.bucket,
+      keyPrefix: this.keyPrefix,
+      stagingPrefix: withTrailingSlash(options.stagingPrefix ?? DEFAULT_STAGING_PREFIX),
+      queueSize: this.queueSize,
+      maxSingleCopyBytes: integerInRange('maxSingleCopyBytes', options.maxSingleCopyBytes ?? MAX_SINGLE_COPY_BYTES, 0, MAX_SINGLE_COPY_BYTES),
+      copyPartSizeBytes: integerInRange('copyPartSizeBytes', options.copyPartSizeBytes ?? DEFAULT_COPY_PART_SIZE_BYTES, MIN_PART_SIZE_BYTES, MAX_PART_SIZE_BYTES),
+      copyConcurrency: integerInRange('copyConcurrency', options.copyConcurrency ?? 2, 1, 16),
+      progressKeepAliveMs: integerInRange('progressKeepAliveMs', options.progressKeepAliveMs ?? 1000, 1, 3_600_000),
+    });
   }
 
   /** The key in the bucket for a caller's key: the key prefix plus the key. */
@@ -268,51 +234,9 @@ export class ObjectStore {
       return { key, bytes: existing.bytes, sha256: existing.sha256, contentType: existing.contentType, etag: existing.etag, alreadyPresent: true };
     }
 
-    const description = describeSourceUrl(input.sourceUrl);
-    const dispatcher = input.fetchDispatcher ?? this.fetchDispatcher;
-    const source = await openSource({ sourceUrl: input.sourceUrl, key, signal, maxRedirections: this.maxRedirections, ...(dispatcher ? { dispatcher } : {}) });
-    const destroySource = (): void => discardBody(source.body);
-    try {
-      const { announcedBytes } = source;
-      if (input.expectedBytes !== undefined && announcedBytes !== undefined && announcedBytes !== input.expectedBytes) {
-        throw new SourceSizeMismatchError({
-          message: `${description} announced ${announcedBytes} bytes for "${key}", expected ${input.expectedBytes}`,
-          key,
-          expectedBytes: input.expectedBytes,
-          actualBytes: announcedBytes,
-        });
-      }
-      const expectedBytes = input.expectedBytes ?? announcedBytes;
-      const contentType = resolveContentType({
-        explicit: input.contentType,
-        fromSource: source.contentType,
-        filenames: [keyBasename(key), urlBasename(input.sourceUrl)],
-      });
-      const meter = new StreamMeter({
-        key,
-        sourceDescription: description,
-        signal,
-        ...(expectedBytes === undefined ? {} : { expectedBytes }),
-        ...(input.onProgress ? { onProgress: input.onProgress } : {}),
-        classifyReadError: (error) => classifyTransportError(error, `reading ${description} for "${key}" failed`, key),
-      });
-      const stored = await this.store({
-        key,
-        fullKey,
-        meter,
-        chunks: meter.meter(source.body),
-        contentType,
-        signal,
-        partSizeBytes: effectivePartSizeBytes(this.partSizeBytes, expectedBytes),
-        knownSha256: undefined,
-        knownBytes: expectedBytes,
-        onProgress: input.onProgress,
-        destroySource,
-      });
-      return { ...stored, alreadyPresent: false };
-    } finally {
-      destroySource();
-    }
+    const source: WriteSource = { kind: 'url', sourceUrl: input.sourceUrl, expectedBytes: input.expectedBytes, contentType: input.contentType, fetchDispatcher: input.fetchDispatcher };
+    const stored = await this.write(key, fullKey, source, signal, input.onProgress);
+    return { ...stored, alreadyPresent: false };
   }
 
   /**
@@ -324,38 +248,11 @@ export class ObjectStore {
     const { key, body, signal } = input;
     const fullKey = this.storageKey(key);
     if (input.expectedBytes !== undefined) integerInRange('expectedBytes', input.expectedBytes, 0, Number.MAX_SAFE_INTEGER);
-    const destroySource = (): void => {
-      if (body instanceof Readable && !body.destroyed) body.destroy();
-    };
     if (signal?.aborted) {
-      destroySource();
+      if (body instanceof Readable && !body.destroyed) body.destroy();
       throw abortedError(key, signal);
     }
-    const meter = new StreamMeter({
-      key,
-      sourceDescription: 'the stream',
-      ...(signal ? { signal } : {}),
-      ...(input.expectedBytes === undefined ? {} : { expectedBytes: input.expectedBytes }),
-      ...(input.onProgress ? { onProgress: input.onProgress } : {}),
-      classifyReadError: (error) => asError(error),
-    });
-    try {
-      return await this.store({
-        key,
-        fullKey,
-        meter,
-        chunks: meter.meter(body),
-        contentType: resolveContentType({ explicit: input.contentType, filenames: [keyBasename(key)] }),
-        signal,
-        partSizeBytes: effectivePartSizeBytes(this.partSizeBytes, input.expectedBytes),
-        knownSha256: undefined,
-        knownBytes: input.expectedBytes,
-        onProgress: input.onProgress,
-        destroySource,
-      });
-    } finally {
-      destroySource();
-    }
+    return this.write(key, fullKey, { kind: 'stream', body, expectedBytes: input.expectedBytes, contentType: input.contentType }, signal, input.onProgress);
   }
 
   /**
@@ -378,37 +275,8 @@ export class ObjectStore {
       }
     }
 
-    const file = createReadStream(path, { highWaterMark: FILE_READ_CHUNK_BYTES });
-    const destroySource = (): void => {
-      if (!file.destroyed) file.destroy();
-    };
-    const meter = new StreamMeter({
-      key,
-      sourceDescription: `file ${basename(path)}`,
-      expectedBytes: size,
-      expectedSha256: sha256,
-      ...(signal ? { signal } : {}),
-      ...(input.onProgress ? { onProgress: input.onProgress } : {}),
-      classifyReadError: (error) => asError(error),
-    });
-    try {
-      const stored = await this.store({
-        key,
-        fullKey,
-        meter,
-        chunks: meter.meter(file),
-        contentType,
-        signal,
-        partSizeBytes: effectivePartSizeBytes(this.partSizeBytes, size),
-        knownSha256: sha256,
-        knownBytes: size,
-        onProgress: input.onProgress,
-        destroySource,
-      });
-      return { ...stored, alreadyPresent: false };
-    } finally {
-      destroySource();
-    }
+    const stored = await this.write(key, fullKey, { kind: 'file', path, bytes: size, sha256, contentType }, signal, input.onProgress);
+    return { ...stored, alreadyPresent: false };
   }
 
   /**
@@ -455,286 +323,38 @@ export class ObjectStore {
     return getSignedUrl(this.client, command, { expiresIn });
   }
 
-  /**
-   * Reads the stream up to one part. When it ends within that, the bytes and their hash are known:
-   * one PutObject writes them with their metadata. Otherwise a multipart upload takes over, fed
-   * with the buffered chunks and then the rest of the stream.
-   */
-  private async store(args: StoreArgs): Promise<StoredObject> {
-    const { key, fullKey, meter, chunks, contentType, signal } = args;
-    // The download's own signal stops an undici body; files and caller streams need this.
-    const onAbort = (): void => args.destroySource();
-    signal?.addEventListener('abort', onAbort, { once: true });
+  /** The one write path: opens the source, meters it, hands it to the atomic writer, closes the source. */
+  private async write(key: string, fullKey: string, source: WriteSource, signal: AbortSignal | undefined, onProgress: ((bytesCopied: number) => void) | undefined): Promise<StoredObject> {
+    const opened = await openWriteSource(key, source, signal, { fetchDispatcher: this.fetchDispatcher, maxRedirections: this.maxRedirections });
     try {
-      const pending: Buffer[] = [];
-      let pendingBytes = 0;
-      let ended = false;
-      while (pendingBytes <= args.partSizeBytes) {
-        const next = await chunks.next();
-        if (next.done) {
-          ended = true;
-          break;
-        }
-        pending.push(next.value);
-        pendingBytes += next.value.byteLength;
-      }
-      if (!ended) return await this.storeMultipart(args, pending);
-
-      const body = pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingBytes);
-      pending.length = 0;
-      const sha256 = meter.sha256();
-      const output = await this.call('PutObject', key, signal, (options) =>
-        this.client.send(
-          new PutObjectCommand({
-            Bucket: this.bucket,
-            Key: fullKey,
-            Body: body,
-            ContentLength: body.byteLength,
-            ContentType: contentType,
-            Metadata: objectMetadata(sha256, body.byteLength),
-          }),
-          options,
-        ),
-      );
-      return { key, bytes: body.byteLength, sha256, contentType, etag: unquoteEtag(output.ETag) };
-    } catch (error) {
-      throw this.typedFailure(error, meter, key, signal);
-    } finally {
-      signal?.removeEventListener('abort', onAbort);
-    }
-  }
-
-  private async storeMultipart(args: StoreArgs, pending: Buffer[]): Promise<StoredObject> {
-    const { key, fullKey, meter, contentType, signal } = args;
-    const direct = args.knownSha256 !== undefined && args.knownBytes !== undefined;
-    const target = direct ? fullKey : `${this.keyPrefix}${this.stagingPrefix}${randomUUID()}`;
-    const body = Readable.from(replay(pending, args.chunks), { objectMode: false, highWaterMark: FEED_HIGH_WATER_MARK_BYTES });
-    const upload = new Upload({
-      client: this.client,
-      params: {
-        Bucket: this.bucket,
-        Key: target,
-        Body: body,
-        ContentType: contentType,
-        ...(direct ? { Metadata: objectMetadata(args.knownSha256!, args.knownBytes!) } : {}),
-      },
-      partSize: args.partSizeBytes,
-      queueSize: this.queueSize,
-      leavePartsOnError: false,
-    });
-    // Cancellation works by failing the body (the signal destroys the source), not by
-    // `upload.abort()`: abort() makes done() reject at once while lib-storage sends
-    // AbortMultipartUpload later in the background. A failed body makes done() settle only after
-    // lib-storage aborted the upload, and the abort below repeats it by UploadId to be certain.
-    let uploadEtag: string | undefined;
-    try {
-      uploadEtag = (await upload.done()).ETag;
-    } catch (error) {
-      body.destroy();
-      args.destroySource();
-      await this.abortMultipartQuietly(target, upload.uploadId);
-      throw error;
-    }
-    if (direct) {
-      return { key, bytes: meter.bytes, sha256: args.knownSha256!, contentType, etag: await this.etagOf(uploadEtag, fullKey, key) };
-    }
-
-    const keepAlive = args.onProgress ? setInterval(() => args.onProgress?.(meter.bytes), this.progressKeepAliveMs) : undefined;
-    try {
-      if (signal?.aborted) throw abortedError(key, signal);
-      const sha256 = meter.sha256();
-      const etag = await this.copyIntoPlace(target, fullKey, key, meter.bytes, objectMetadata(sha256, meter.bytes), contentType, signal);
-      return { key, bytes: meter.bytes, sha256, contentType, etag };
-    } finally {
-      if (keepAlive) clearInterval(keepAlive);
-      await this.deleteQuietly(target);
-    }
-  }
-
-  /** Server-side copy of the complete staging object to its key, with the metadata; returns the ETag. */
-  private async copyIntoPlace(
-    stagingKey: string,
-    fullKey: string,
-    key: string,
-    bytes: number,
-    metadata: Record<string, string>,
-    contentType: string,
-    signal: AbortSignal | undefined,
-  ): Promise<string> {
-    const copySource = `${this.bucket}/${stagingKey.split('/').map(encodeURIComponent).join('/')}`;
-    if (bytes <= this.maxSingleCopyBytes) {
-      const output = await this.call('CopyObject', key, signal, (options) =>
-        this.client.send(
-          new CopyObjectCommand({
-            Bucket: this.bucket,
-            Key: fullKey,
-            CopySource: copySource,
-            MetadataDirective: 'REPLACE',
-            Metadata: metadata,
-            ContentType: contentType,
-          }),
-          options,
-        ),
-      );
-      return unquoteEtag(output.CopyObjectResult?.ETag);
-    }
-
-    // Above the single-copy limit: a multipart copy, equal-sized parts (R2 requires it), at most
-    // 10,000 of them. The object appears only when the upload completes.
-    const partSizeBytes = Math.max(this.copyPartSizeBytes, Math.ceil(bytes / MAX_PARTS));
-    const partCount = Math.ceil(bytes / partSizeBytes);
-    const created = await this.call('CreateMultipartUpload', key, signal, (options) =>
-      this.client.send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: fullKey, ContentType: contentType, Metadata: metadata }), options),
-    );
-    const uploadId = created.UploadId;
-    if (!uploadId) {
-      throw new ObjectStoreRequestError({ message: `S3 CreateMultipartUpload for "${key}" returned no UploadId`, operation: 'CreateMultipartUpload', key, retryable: true });
-    }
-    try {
-      const partEtags: string[] = new Array<string>(partCount).fill('');
-      await forEachLimited(partCount, this.copyConcurrency, async (index) => {
-        const start = index * partSizeBytes;
-        const end = Math.min(bytes, start + partSizeBytes) - 1;
-        const output = await this.call('UploadPartCopy', key, signal, (options) =>
-          this.client.send(
-            new UploadPartCopyCommand({
-              Bucket: this.bucket,
-              Key: fullKey,
-              UploadId: uploadId,
-              PartNumber: index + 1,
-              CopySource: copySource,
-              CopySourceRange: `bytes=${start}-${end}`,
-            }),
-            options,
-          ),
-        );
-        const etag = output.CopyPartResult?.ETag;
-        if (!etag) {
-          throw new ObjectStoreRequestError({ message: `S3 UploadPartCopy for "${key}" returned no ETag`, operation: 'UploadPartCopy', key, retryable: true });
-        }
-        partEtags[index] = etag;
+      const meter = new StreamMeter({
+        key,
+        sourceDescription: opened.description,
+        ...(signal ? { signal } : {}),
+        ...(opened.expectedBytes === undefined ? {} : { expectedBytes: opened.expectedBytes }),
+        ...(source.kind === 'file' ? { expectedSha256: source.sha256 } : {}),
+        ...(onProgress ? { onProgress } : {}),
+        classifyReadError: opened.classifyReadError,
       });
-      const completed = await this.call('CompleteMultipartUpload', key, signal, (options) =>
-        this.client.send(
-          new CompleteMultipartUploadCommand({
-            Bucket: this.bucket,
-            Key: fullKey,
-            UploadId: uploadId,
-            MultipartUpload: { Parts: partEtags.map((ETag, index) => ({ ETag, PartNumber: index + 1 })) },
-          }),
-          options,
-        ),
-      );
-      return await this.etagOf(completed.ETag, fullKey, key);
-    } catch (error) {
-      await this.abortMultipartQuietly(fullKey, uploadId);
-      throw error;
+      return await this.writer.write({
+        key,
+        fullKey,
+        meter,
+        chunks: meter.meter(opened.body),
+        contentType: opened.contentType,
+        signal,
+        partSizeBytes: effectivePartSizeBytes(this.partSizeBytes, opened.expectedBytes),
+        knownSha256: source.kind === 'file' ? source.sha256 : undefined,
+        knownBytes: opened.expectedBytes,
+        onProgress,
+        destroySource: opened.destroy,
+      });
+    } finally {
+      opened.destroy();
     }
   }
 
-  /**
-   * The ETag a completion answered with, or, when it answered none (radosgw sends an empty one for
-   * CompleteMultipartUpload), the one HeadObject reports.
-   */
-  private async etagOf(answered: string | undefined, fullKey: string, key: string): Promise<string> {
-    const etag = unquoteEtag(answered);
-    if (etag !== '') return etag;
-    const head = await this.call('HeadObject', key, undefined, (options) => this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: fullKey }), options));
-    return unquoteEtag(head.ETag);
-  }
 
-  /** Runs one S3 call with the caller's signal and types its failure. */
-  private async call<T>(operation: string, key: string, signal: AbortSignal | undefined, run: (options: { abortSignal?: AbortSignal }) => Promise<T>): Promise<T> {
-    if (signal?.aborted) throw abortedError(key, signal);
-    try {
-      return await run(signal ? { abortSignal: signal } : {});
-    } catch (error) {
-      if (signal?.aborted) throw abortedError(key, signal);
-      throw toObjectStoreRequestError(error, operation, key);
-    }
-  }
-
-  private typedFailure(error: unknown, meter: StreamMeter, key: string, signal: AbortSignal | undefined): Error {
-    if (signal?.aborted) return isObjectStoreError(error) && error.code === 'OBJECT_STORE_ABORTED' ? error : abortedError(key, signal);
-    if (isObjectStoreError(error)) return error;
-    // lib-storage rethrows what the body failed with, possibly wrapped: the meter kept the original.
-    if (meter.failure) return meter.failure;
-    return toObjectStoreRequestError(error, 'multipart upload', key);
-  }
-
-  /** Deliberately without the caller's signal: cleanup must run after a cancellation too. */
-  private async abortMultipartQuietly(targetKey: string, uploadId: string | undefined): Promise<void> {
-    if (!uploadId) return;
-    try {
-      await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: targetKey, UploadId: uploadId }));
-    } catch {
-      // NoSuchUpload: lib-storage aborted it already. Anything else: the bucket's lifecycle rule
-      // for incomplete uploads collects it; the caller's error matters more than this one.
-    }
-  }
-
-  private async deleteQuietly(targetKey: string): Promise<void> {
-    try {
-      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: targetKey }));
-    } catch {
-      // A staging object left behind is collected by the lifecycle rule on the staging prefix.
-    }
-  }
-}
-
-function objectMetadata(sha256: string, bytes: number): Record<string, string> {
-  return { [OBJECT_METADATA_KEYS.sha256]: sha256, [OBJECT_METADATA_KEYS.bytes]: String(bytes) };
-}
-
-/** Yields the chunks read ahead, then the rest of the stream. Chunks are dropped once yielded. */
-async function* replay(pending: Buffer[], rest: AsyncIterator<Buffer>): AsyncGenerator<Buffer, void, undefined> {
-  while (pending.length > 0) yield pending.shift()!;
-  for (;;) {
-    const next = await rest.next();
-    if (next.done) return;
-    yield next.value;
-  }
-}
-
-async function hashFile(path: string, key: string, signal: AbortSignal | undefined): Promise<string> {
-  const hash = createHash('sha256');
-  try {
-    for await (const chunk of createReadStream(path, { highWaterMark: FILE_READ_CHUNK_BYTES, ...(signal ? { signal } : {}) })) hash.update(chunk as Buffer);
-  } catch (error) {
-    if (signal?.aborted) throw abortedError(key, signal);
-    throw error;
-  }
-  return hash.digest('hex');
-}
-
-/** Runs `task(0..count-1)` with at most `concurrency` at a time; stops starting tasks after a failure. */
-async function forEachLimited(count: number, concurrency: number, task: (index: number) => Promise<void>): Promise<void> {
-  let nextIndex = 0;
-  let failure: { error: unknown } | undefined;
-  const worker = async (): Promise<void> => {
-    while (failure === undefined && nextIndex < count) {
-      const index = nextIndex++;
-      try {
-        await task(index);
-      } catch (error) {
-        failure ??= { error };
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, count) }, worker));
-  if (failure) throw failure.error;
-}
-
-function urlBasename(sourceUrl: string): string {
-  try {
-    return keyBasename(new URL(sourceUrl).pathname);
-  } catch {
-    return '';
-  }
-}
-
-function unquoteEtag(etag: string | undefined): string {
-  return (etag ?? '').replace(/^"(.*)"$/, '$1');
 }
 
 function withTrailingSlash(prefix: string): string {
@@ -744,8 +364,4 @@ function withTrailingSlash(prefix: string): string {
 function integerInRange(name: string, value: number, min: number, max: number): number {
   if (!Number.isSafeInteger(value) || value < min || value > max) throw new RangeError(`${name} must be an integer from ${min} to ${max}, got ${value}`);
   return value;
-}
-
-function asError(value: unknown): Error {
-  return value instanceof Error ? value : new Error('the stream failed', { cause: value });
 }

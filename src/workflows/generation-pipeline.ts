@@ -15,8 +15,9 @@ import {
 import type { PipelineActivities } from '../activities/index.js';
 import { readySteps, blockedSteps } from '../pipeline/plan.js';
 import { validatePipelineSpec, type PipelineSpec, type PipelineStep } from '../pipeline/spec.js';
+import { orderStepOutputs } from '../pipeline/registry.js';
 import { defaultStepOutputSelector, pickStepOutput } from '../pipeline/step-kinds.js';
-import type { PreparedPipeline, StepInputRef } from '../shared/activity-contract.js';
+import type { PreparedPipeline, StepInputRef } from '../contract/activity-contract.js';
 import {
   cancelPipelineSignal,
   invalidSpecFailure,
@@ -28,8 +29,8 @@ import {
   type PipelineStatus,
   type PipelineWorkflowInput,
   type StepError,
-} from '../shared/pipeline-contract.js';
-import { pipelineStatusSearchAttribute as pipelineStatusKey } from '../shared/search-attributes.js';
+} from '../contract/pipeline-contract.js';
+import { pipelineStatusSearchAttribute as pipelineStatusKey } from '../contract/search-attributes.js';
 import { ProgressBook } from './pipeline-progress.js';
 
 
@@ -41,6 +42,11 @@ const { preparePipeline } = proxyActivities<PipelineActivities>({
 
 /** Patch id (wire name, never renamed): the wait activity returns the job's result. */
 const WAIT_RETURNS_RESULT_PATCH = 'wait-returns-result';
+/**
+ * Patch id (wire name, never renamed): a later step receives the source deployment's preferred
+ * output (`outputs.preferNodeIds`); older runs keep the plain node-id order they chose by.
+ */
+const PREFER_OUTPUT_NODES_PATCH = 'prefer-output-nodes';
 
 /** A step that could not produce its outputs; carries what the pipeline's failure must name. */
 class StepFailure extends Error {
@@ -203,7 +209,8 @@ async function runStep(step: PipelineStep, spec: PipelineSpec, prepared: Prepare
   const inputs: Record<string, StepInputRef> = {};
   for (const [param, source] of Object.entries(step.inputs ?? {})) {
     const from = book.step(source.fromStep);
-    const chosen = pickStepOutput(from.outputs, source.output ?? defaultStepOutputSelector, (o) => o.media);
+    const candidates = patched(PREFER_OUTPUT_NODES_PATCH) ? orderStepOutputs(prepared.steps[source.fromStep]?.deployment, from.outputs) : from.outputs;
+    const chosen = pickStepOutput(candidates, source.output ?? defaultStepOutputSelector, (o) => o.media);
     if (!chosen) {
       throw new StepFailure({ type: STEP_FAILURE_TYPES.noOutputs, message: `input "${param}" needs a${source.output === 'video' ? ' video' : source.output === 'first' ? 'ny file' : 'n image'} from step "${source.fromStep}", which produced none` });
     }

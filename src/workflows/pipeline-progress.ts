@@ -1,5 +1,5 @@
 import type { PipelineSpec } from '../pipeline/spec.js';
-import type { JobAttempt, PipelineProgress, PipelineStatus, StepProgress } from '../shared/pipeline-contract.js';
+import type { JobAttempt, PipelineProgress, PipelineStatus, StepProgress } from '../contract/pipeline-contract.js';
 
 /** The pipeline's observable state, owned by the workflow and served by the progress query. */
 export class ProgressBook {

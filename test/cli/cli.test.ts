@@ -11,7 +11,7 @@ import { EMULATOR_TOKEN, REGISTRY_PATH, eventually, startPipelineStack, uniqueNa
 
 const stack = await startPipelineStack({ emulator: { timing: { durationMs: 100, jitterMs: 0, coldStartMs: 0 } } });
 const root = fileURLToPath(new URL('../..', import.meta.url));
-const cliPath = join(root, 'src/cli.ts');
+const cliPath = join(root, 'src/cli/main.ts');
 const workDir = await mkdtemp(join(tmpdir(), 'rcp-cli-'));
 after(() => rm(workDir, { recursive: true, force: true }));
 

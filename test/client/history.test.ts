@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { progressFromHistory, readPipelineHistory } from '../../src/client/history.js';
 import { canonicalJson, specSha256 } from '../../src/client/spec-digest.js';
-import type { PersistedOutput } from '../../src/shared/pipeline-contract.js';
+import type { PersistedOutput } from '../../src/contract/pipeline-contract.js';
 
 const converter: LoadedDataConverter = { payloadConverter: defaultPayloadConverter, failureConverter: defaultFailureConverter, payloadCodecs: [] };
 const payloads = (...values: unknown[]) => ({ payloads: values.map((value) => defaultPayloadConverter.toPayload(value)) });

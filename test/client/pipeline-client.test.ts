@@ -15,9 +15,9 @@ import {
 } from '../../src/client/index.js';
 import { encodePngRgb } from '../../src/emulator/media/png.js';
 import type { PipelineSpec } from '../../src/pipeline/spec.js';
-import { createPipelineWorker } from '../../src/pipeline-worker.js';
-import { STEP_FAILURE_TYPES } from '../../src/shared/pipeline-contract.js';
-import { pipelineStatusSearchAttribute } from '../../src/shared/search-attributes.js';
+import { createPipelineWorker } from '../../src/worker/pipeline-worker.js';
+import { STEP_FAILURE_TYPES } from '../../src/contract/pipeline-contract.js';
+import { pipelineStatusSearchAttribute } from '../../src/contract/search-attributes.js';
 import { storeFaceImage } from '../support/face-image.js';
 import { eventually, startPipelineStack, uniqueName } from '../support/pipeline-stack.js';
 

@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import { parseWorkerConfig, workerEnvSchema } from '../../src/config.js';
 import { CLI_FLAGS, envNameOf } from '../../src/emulator/cli-options.js';
-import { PIPELINE_SEARCH_ATTRIBUTES } from '../../src/shared/search-attributes.js';
+import { PIPELINE_SEARCH_ATTRIBUTES } from '../../src/contract/search-attributes.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const readText = (path: string): string => readFileSync(`${root}/${path}`, 'utf8');

@@ -3,7 +3,7 @@ import { CancelledFailure } from '@temporalio/common';
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { defaultPipelineSpec } from '../../src/pipeline/default-pipeline.js';
-import { cancelPipelineSignal } from '../../src/shared/pipeline-contract.js';
+import { cancelPipelineSignal } from '../../src/contract/pipeline-contract.js';
 import { storeFaceImage } from '../support/face-image.js';
 import { recordHistory } from '../support/histories.js';
 import { eventually, startPipelineStack, uniqueName } from '../support/pipeline-stack.js';

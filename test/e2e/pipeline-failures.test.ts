@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { DeploymentRegistry } from '../../src/pipeline/registry.js';
 import type { PipelineSpec } from '../../src/pipeline/spec.js';
-import { cancelPipelineSignal, STEP_FAILURE_TYPES } from '../../src/shared/pipeline-contract.js';
+import { cancelPipelineSignal, STEP_FAILURE_TYPES } from '../../src/contract/pipeline-contract.js';
 import { recordHistory } from '../support/histories.js';
 import { eventually, startPipelineStack, uniqueName } from '../support/pipeline-stack.js';
 

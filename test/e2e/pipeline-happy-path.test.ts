@@ -5,7 +5,7 @@ import type { Readable } from 'node:stream';
 import { test } from 'node:test';
 import { defaultPipelineSpec } from '../../src/pipeline/default-pipeline.js';
 import type { PipelineSpec } from '../../src/pipeline/spec.js';
-import { pipelineProgressQuery } from '../../src/shared/pipeline-contract.js';
+import { pipelineProgressQuery } from '../../src/contract/pipeline-contract.js';
 import { createObjectStoreClient } from '../../src/storage/s3-client.js';
 import { storeFaceImage } from '../support/face-image.js';
 import { recordHistory } from '../support/histories.js';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { PipelineSpecError, buildOverrides, parsePipelineSpec, pickStepOutput, planStepJob } from '../../src/pipeline/index.js';
-import type { DeploymentEntry, DeploymentRegistry } from '../../src/pipeline/index.js';
+import { PipelineSpecError, buildOverrides, parsePipelineSpec, pickStepOutput, resolveStepParams } from '../../src/pipeline/index.js';
+import type { DeploymentEntry } from '../../src/pipeline/index.js';
 
 const entry: DeploymentEntry = {
   deploymentId: 'dep-flux',
@@ -43,20 +43,7 @@ describe('buildOverrides', () => {
   });
 });
 
-describe('planStepJob', () => {
-  const registry: DeploymentRegistry = {
-    defaults: { maxJobAttempts: 3 },
-    deployments: {
-      'flux-t2i': entry,
-      upscale: {
-        deploymentId: 'dep-up',
-        kind: 'upscale',
-        bindings: { imageUrl: { nodeId: '10', inputKey: 'image' }, upscaleBy: { nodeId: '3', inputKey: 'upscale_by' } },
-        budgets: { queueTimeoutMs: 50, runTimeoutMs: 70 },
-        maxJobAttempts: 1,
-      },
-    },
-  };
+describe('resolveStepParams', () => {
   const spec = parsePipelineSpec(
     {
       pipelineId: 'p',
@@ -65,28 +52,26 @@ describe('planStepJob', () => {
         { id: 'up', kind: 'upscale', deployment: 'upscale', params: { upscaleBy: 2 }, inputs: { imageUrl: { fromStep: 'gen' } } },
       ],
     },
-    registry,
   );
-  const [gen, up] = spec.steps;
+  const up = spec.steps[1];
+  const upscale: DeploymentEntry = {
+    deploymentId: 'dep-up',
+    kind: 'upscale',
+    bindings: { imageUrl: { nodeId: '10', inputKey: 'image' }, upscaleBy: { nodeId: '3', inputKey: 'upscale_by' } },
+    budgets: { queueTimeoutMs: 50, runTimeoutMs: 70 },
+  };
 
-  it('merges resolved input URLs into the overrides and picks budgets', () => {
-    assert.ok(gen && up);
-    const job = planStepJob(registry, spec, up, { imageUrl: 'https://r2.example/p/gen/0.png' });
-    assert.deepEqual(job, {
-      deploymentKey: 'upscale',
-      deploymentId: 'dep-up',
-      overrides: { '10': { inputs: { image: 'https://r2.example/p/gen/0.png' } }, '3': { inputs: { upscale_by: 2 } } },
-      queueTimeoutMs: 50,
-      runTimeoutMs: 70,
-      maxJobAttempts: 1,
+  it('merges resolved input URLs into the params the overrides are built from', () => {
+    assert.ok(up);
+    assert.deepEqual(buildOverrides(upscale, resolveStepParams(up, { imageUrl: 'https://r2.example/p/gen/0.png' })), {
+      '10': { inputs: { image: 'https://r2.example/p/gen/0.png' } },
+      '3': { inputs: { upscale_by: 2 } },
     });
-    assert.equal(planStepJob(registry, spec, gen).maxJobAttempts, 3, 'registry default');
-    assert.equal(planStepJob(registry, { options: { maxJobAttempts: 5 } }, up, { imageUrl: 'https://e.com/a.png' }).maxJobAttempts, 5, 'pipeline override');
   });
 
   it('refuses to submit with an unresolved input', () => {
     assert.ok(up);
-    assert.throws(() => planStepJob(registry, spec, up, {}), /steps\.up\.inputs\.imageUrl: no output URL resolved from step "gen"/);
+    assert.throws(() => resolveStepParams(up, {}), /steps\.up\.inputs\.imageUrl: no output URL resolved from step "gen"/);
   });
 });
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { PipelineSpecError, blockedSteps, defaultPipelineSpec, parsePipelineSpec, planSteps, readySteps } from '../../src/pipeline/index.js';
+import { blockedSteps, defaultPipelineSpec, parsePipelineSpec, readySteps } from '../../src/pipeline/index.js';
 import type { PipelineSpec } from '../../src/pipeline/index.js';
 
 const chain = parsePipelineSpec(defaultPipelineSpec({ pipelineId: 'chain', prompt: 'p', faceImageUrl: 'https://e.com/face.png' }));
@@ -52,29 +52,5 @@ describe('readySteps', () => {
     assert.deepEqual(ids(readySteps(dag, new Set(['gen']), new Set(), failed)), ['vid']);
     assert.deepEqual(blockedSteps(dag, failed), ['merge', 'up']);
     assert.deepEqual(blockedSteps(dag, new Set(['merge'])), []);
-  });
-});
-
-describe('planSteps', () => {
-  it('orders a DAG topologically with spec order breaking ties, and groups parallel waves', () => {
-    const plan = planSteps(dag);
-    assert.deepEqual(plan.order, ['gen', 'vid', 'swap', 'up', 'merge']);
-    assert.deepEqual(plan.waves, [['gen'], ['vid', 'swap'], ['up'], ['merge']]);
-    assert.deepEqual(plan.dependsOn.merge, ['up', 'vid']);
-    assert.deepEqual(plan.dependents.gen, ['vid', 'swap']);
-    // Plain JSON: safe to return from a query.
-    assert.deepEqual(JSON.parse(JSON.stringify(plan)), plan);
-  });
-
-  it('is deterministic and refuses a cyclic spec that skipped validation', () => {
-    assert.deepEqual(planSteps(chain), planSteps(chain));
-    const cyclic = {
-      pipelineId: 'c',
-      steps: [
-        { id: 'a', kind: 'generic', deployment: 'g', params: {}, inputs: { x: { fromStep: 'b' } } },
-        { id: 'b', kind: 'generic', deployment: 'g', params: {}, inputs: { x: { fromStep: 'a' } } },
-      ],
-    } as PipelineSpec;
-    assert.throws(() => planSteps(cyclic), (error: unknown) => error instanceof PipelineSpecError && /dependency cycle among steps "a", "b"/.test(error.message));
   });
 });

@@ -10,6 +10,8 @@ import {
   checkBindings,
   compareNodeIds,
   orderOutputNodeIds,
+  orderStepOutputs,
+  pickStepOutput,
   validateDeploymentRegistry,
 } from '../../src/pipeline/index.js';
 import type { DeploymentEntry, DeploymentRegistry } from '../../src/pipeline/index.js';
@@ -185,6 +187,26 @@ describe('registry schema', () => {
     assert.deepEqual(orderOutputNodeIds(entry, ['21', '68:10', '9', '68:6', '100', '171']), ['171', '9', '21', '68:6', '68:10', '100']);
     assert.ok(compareNodeIds('9', '10') < 0);
     assert.ok(compareNodeIds('68:6', '68:10') < 0);
+  });
+
+  it("decides which output a later step receives: a preferred node wins over the node-id order", () => {
+    // A preview node (9) sorts before the final save node (171); the registry prefers the final one.
+    const outputs = [
+      { nodeId: '9', media: 'image', key: 'preview.png' },
+      { nodeId: '171', media: 'image', key: 'final-0.png' },
+      { nodeId: '171', media: 'image', key: 'final-1.png' },
+      { nodeId: '200', media: 'video', key: 'clip.mp4' },
+    ];
+    const mediaOf = (output: { media: string }) => output.media;
+    const plain = { ...valid.deployments.up, kind: 'upscale' as const };
+    const preferring = { ...plain, outputs: { preferNodeIds: ['171'] } };
+    assert.equal(pickStepOutput(orderStepOutputs(plain, outputs), 'image', mediaOf)?.key, 'preview.png', 'without a preference: the lowest node id');
+    assert.equal(pickStepOutput(orderStepOutputs(preferring, outputs), 'image', mediaOf)?.key, 'final-0.png', 'the preferred node, its first file');
+    assert.equal(pickStepOutput(orderStepOutputs(preferring, outputs), 'first', mediaOf)?.key, 'final-0.png');
+    // A preference for another medium leaves the selector's medium to decide.
+    assert.equal(pickStepOutput(orderStepOutputs(preferring, outputs), 'video', mediaOf)?.key, 'clip.mp4');
+    assert.deepEqual(orderStepOutputs(preferring, outputs).map((o) => o.key), ['final-0.png', 'final-1.png', 'preview.png', 'clip.mp4'], 'files of one node keep their order');
+    assert.deepEqual(orderStepOutputs(undefined, outputs), outputs, 'no entry: the order as received (already by node id)');
   });
 });
 

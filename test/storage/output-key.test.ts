@@ -74,6 +74,6 @@ test('the key module is sandbox-safe: it imports no Node builtins or I/O librari
   for (const file of ['output-key.ts', 'errors.ts', 'content-type.ts']) {
     const source = readFileSync(new URL(`../../src/storage/${file}`, import.meta.url), 'utf8');
     const imports = [...source.matchAll(/from '([^']+)'/g)].map((match) => match[1]!);
-    for (const specifier of imports) assert.ok(specifier.startsWith('./') || specifier === '../shared/media-types.js', `${file} imports ${specifier}`);
+    for (const specifier of imports) assert.ok(specifier.startsWith('./') || specifier === '../contract/media-types.js', `${file} imports ${specifier}`);
   }
 });

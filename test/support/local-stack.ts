@@ -5,7 +5,7 @@
 import { after } from 'node:test';
 import { startS3Server } from '../../src/devstack/ceph-s3-server.js';
 import { startTemporalDevServer } from '../../src/devstack/temporal-dev-server.js';
-import { PIPELINE_SEARCH_ATTRIBUTES } from '../../src/shared/search-attributes.js';
+import { PIPELINE_SEARCH_ATTRIBUTES } from '../../src/contract/search-attributes.js';
 
 export interface TestTemporal {
   address: string;

@@ -11,9 +11,9 @@ import { startEmulator, type EmulatorOptions, type RunningEmulator } from '../..
 import { loadRegistryFileSync } from '../../src/pipeline/registry-file.js';
 import type { DeploymentRegistry } from '../../src/pipeline/registry.js';
 import type { PipelineSpec } from '../../src/pipeline/spec.js';
-import { createPipelineWorker, type PipelineWorker } from '../../src/pipeline-worker.js';
+import { createPipelineWorker, type PipelineWorker } from '../../src/worker/pipeline-worker.js';
 import type { generationPipeline } from '../../src/workflows/generation-pipeline.js';
-import { PIPELINE_WORKFLOW_TYPE, pipelineWorkflowId, type PipelineResult } from '../../src/shared/pipeline-contract.js';
+import { PIPELINE_WORKFLOW_TYPE, pipelineWorkflowId, type PipelineResult } from '../../src/contract/pipeline-contract.js';
 import { ObjectStore } from '../../src/storage/object-store.js';
 import { createObjectStoreClient } from '../../src/storage/s3-client.js';
 import { testS3, testTemporal, uniqueName, type TestS3, type TestTemporal } from './local-stack.js';

@@ -8,15 +8,15 @@ import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker
 import { existsSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { fileURLToPath } from 'node:url';
-import { createActivities } from './activities/index.js';
-import type { WorkerConfig } from './config.js';
-import { PrometheusPipelineMetrics, serveMetrics } from './observability/metrics.js';
-import { loadRegistryFileSync } from './pipeline/registry-file.js';
-import type { DeploymentRegistry } from './pipeline/registry.js';
-import { RunComfyClient } from './runcomfy/client.js';
-import { PIPELINE_SEARCH_ATTRIBUTES } from './shared/search-attributes.js';
-import { ObjectStore } from './storage/object-store.js';
-import { createObjectStoreClient } from './storage/s3-client.js';
+import { createActivities } from '../activities/index.js';
+import type { WorkerConfig } from '../config.js';
+import { PrometheusPipelineMetrics, serveMetrics } from '../observability/metrics.js';
+import { loadRegistryFileSync } from '../pipeline/registry-file.js';
+import type { DeploymentRegistry } from '../pipeline/registry.js';
+import { RunComfyClient } from '../runcomfy/client.js';
+import { PIPELINE_SEARCH_ATTRIBUTES } from '../contract/search-attributes.js';
+import { ObjectStore } from '../storage/object-store.js';
+import { createObjectStoreClient } from '../storage/s3-client.js';
 
 export interface PipelineWorkerOptions {
   config: WorkerConfig;
@@ -104,7 +104,7 @@ export async function createPipelineWorker(options: PipelineWorkerOptions): Prom
   const workflowSource: Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath'> =
     bundlePath && existsSync(bundlePath)
       ? { workflowBundle: { codePath: bundlePath } }
-      : { workflowsPath: fileURLToPath(new URL(`./workflows/index${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url)) };
+      : { workflowsPath: fileURLToPath(new URL(`../workflows/index${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url)) };
 
   const connection = await NativeConnection.connect(connectionOptions(config));
   let worker: Worker;

@@ -1,0 +1,360 @@
+/**
+ * The atomic writer: how bytes become an object that appears at its key only complete, with its
+ * `sha256` and `source-bytes` metadata (see `object-store.ts` for the promises). Up to one part: one
+ * PutObject. Larger: a multipart upload (to a staging key unless the hash is known beforehand),
+ * then a server-side copy into place (CopyObject, or UploadPartCopy above the single-copy limit),
+ * and on any failure an abort of the multipart upload. It knows nothing of where bytes come from.
+ */
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CopyObjectCommand,
+  CreateMultipartUploadCommand,
+  DeleteObjectCommand,
+  HeadObjectCommand,
+  PutObjectCommand,
+  UploadPartCopyCommand,
+} from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { randomUUID } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { isObjectStoreError, ObjectStoreRequestError } from './errors.js';
+import { MAX_PARTS } from './memory-budget.js';
+import { toObjectStoreRequestError } from './s3-errors.js';
+import { abortedError, type StreamMeter } from './stream-meter.js';
+
+/** User metadata every stored object carries (sent as `x-amz-meta-<name>`). */
+export const OBJECT_METADATA_KEYS = {
+  /** Lower-case hex SHA-256 of the object's bytes. */
+  sha256: 'sha256',
+  /** Decimal byte count verified while writing; equal to the object's size when it is complete. */
+  bytes: 'source-bytes',
+} as const;
+
+// Small buffers between the source and the uploader: memory is bounded by parts, not streams.
+const FEED_HIGH_WATER_MARK_BYTES = 64 * 1024;
+
+/** A written object, as the writer reports it. */
+export interface WrittenObject {
+  key: string;
+  bytes: number;
+  sha256: string;
+  contentType: string;
+  etag: string;
+}
+
+export interface WriteArgs {
+  key: string;
+  fullKey: string;
+  meter: StreamMeter;
+  chunks: AsyncGenerator<Buffer, void, undefined>;
+  contentType: string;
+  signal: AbortSignal | undefined;
+  partSizeBytes: number;
+  /** Known before reading (a hashed file): the upload can go straight to the key. */
+  knownSha256: string | undefined;
+  knownBytes: number | undefined;
+  onProgress: ((bytesCopied: number) => void) | undefined;
+  /** Stops the source at once (abort, failure, cleanup); must be idempotent. */
+  destroySource: () => void;
+}
+
+/** Settings of an {@link AtomicWriter}, validated by the object store that owns it. */
+export interface AtomicWriterSettings {
+  client: S3Client;
+  bucket: string;
+  keyPrefix: string;
+  stagingPrefix: string;
+  queueSize: number;
+  maxSingleCopyBytes: number;
+  copyPartSizeBytes: number;
+  copyConcurrency: number;
+  progressKeepAliveMs: number;
+}
+
+export class AtomicWriter {
+  private readonly client: S3Client;
+  private readonly bucket: string;
+  private readonly keyPrefix: string;
+  private readonly stagingPrefix: string;
+  private readonly queueSize: number;
+  private readonly maxSingleCopyBytes: number;
+  private readonly copyPartSizeBytes: number;
+  private readonly copyConcurrency: number;
+  private readonly progressKeepAliveMs: number;
+
+  constructor(settings: AtomicWriterSettings) {
+    this.client = settings.client;
+    this.bucket = settings.bucket;
+    this.keyPrefix = settings.keyPrefix;
+    this.stagingPrefix = settings.stagingPrefix;
+    this.queueSize = settings.queueSize;
+    this.maxSingleCopyBytes = settings.maxSingleCopyBytes;
+    this.copyPartSizeBytes = settings.copyPartSizeBytes;
+    this.copyConcurrency = settings.copyConcurrency;
+    this.progressKeepAliveMs = settings.progressKeepAliveMs;
+  }
+
+  /**
+   * Reads the stream up to one part. When it ends within that, the bytes and their hash are known:
+   * one PutObject writes them with their metadata. Otherwise a multipart upload takes over, fed
+   * with the buffered chunks and then the rest of the stream.
+   */
+  async write(args: WriteArgs): Promise<WrittenObject> {
+    const { key, fullKey, meter, chunks, contentType, signal } = args;
+    // The download's own signal stops an undici body; files and caller streams need this.
+    const onAbort = (): void => args.destroySource();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      const pending: Buffer[] = [];
+      let pendingBytes = 0;
+      let ended = false;
+      while (pendingBytes <= args.partSizeBytes) {
+        const next = await chunks.next();
+        if (next.done) {
+          ended = true;
+          break;
+        }
+        pending.push(next.value);
+        pendingBytes += next.value.byteLength;
+      }
+      if (!ended) return await this.storeMultipart(args, pending);
+
+      const body = pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingBytes);
+      pending.length = 0;
+      const sha256 = meter.sha256();
+      const output = await this.call('PutObject', key, signal, (options) =>
+        this.client.send(
+          new PutObjectCommand({
+            Bucket: this.bucket,
+            Key: fullKey,
+            Body: body,
+            ContentLength: body.byteLength,
+            ContentType: contentType,
+            Metadata: objectMetadata(sha256, body.byteLength),
+          }),
+          options,
+        ),
+      );
+      return { key, bytes: body.byteLength, sha256, contentType, etag: unquoteEtag(output.ETag) };
+    } catch (error) {
+      throw this.typedFailure(error, meter, key, signal);
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  private async storeMultipart(args: WriteArgs, pending: Buffer[]): Promise<WrittenObject> {
+    const { key, fullKey, meter, contentType, signal } = args;
+    const direct = args.knownSha256 !== undefined && args.knownBytes !== undefined;
+    const target = direct ? fullKey : `${this.keyPrefix}${this.stagingPrefix}${randomUUID()}`;
+    const body = Readable.from(replay(pending, args.chunks), { objectMode: false, highWaterMark: FEED_HIGH_WATER_MARK_BYTES });
+    const upload = new Upload({
+      client: this.client,
+      params: {
+        Bucket: this.bucket,
+        Key: target,
+        Body: body,
+        ContentType: contentType,
+        ...(direct ? { Metadata: objectMetadata(args.knownSha256!, args.knownBytes!) } : {}),
+      },
+      partSize: args.partSizeBytes,
+      queueSize: this.queueSize,
+      leavePartsOnError: false,
+    });
+    // Cancellation works by failing the body (the signal destroys the source), not by
+    // `upload.abort()`: abort() makes done() reject at once while lib-storage sends
+    // AbortMultipartUpload later in the background. A failed body makes done() settle only after
+    // lib-storage aborted the upload, and the abort below repeats it by UploadId to be certain.
+    let uploadEtag: string | undefined;
+    try {
+      uploadEtag = (await upload.done()).ETag;
+    } catch (error) {
+      body.destroy();
+      args.destroySource();
+      await this.abortMultipartQuietly(target, upload.uploadId);
+      throw error;
+    }
+    if (direct) {
+      return { key, bytes: meter.bytes, sha256: args.knownSha256!, contentType, etag: await this.etagOf(uploadEtag, fullKey, key) };
+    }
+
+    const keepAlive = args.onProgress ? setInterval(() => args.onProgress?.(meter.bytes), this.progressKeepAliveMs) : undefined;
+    try {
+      if (signal?.aborted) throw abortedError(key, signal);
+      const sha256 = meter.sha256();
+      const etag = await this.copyIntoPlace(target, fullKey, key, meter.bytes, objectMetadata(sha256, meter.bytes), contentType, signal);
+      return { key, bytes: meter.bytes, sha256, contentType, etag };
+    } finally {
+      if (keepAlive) clearInterval(keepAlive);
+      await this.deleteQuietly(target);
+    }
+  }
+
+  /** Server-side copy of the complete staging object to its key, with the metadata; returns the ETag. */
+  private async copyIntoPlace(
+    stagingKey: string,
+    fullKey: string,
+    key: string,
+    bytes: number,
+    metadata: Record<string, string>,
+    contentType: string,
+    signal: AbortSignal | undefined,
+  ): Promise<string> {
+    const copySource = `${this.bucket}/${stagingKey.split('/').map(encodeURIComponent).join('/')}`;
+    if (bytes <= this.maxSingleCopyBytes) {
+      const output = await this.call('CopyObject', key, signal, (options) =>
+        this.client.send(
+          new CopyObjectCommand({
+            Bucket: this.bucket,
+            Key: fullKey,
+            CopySource: copySource,
+            MetadataDirective: 'REPLACE',
+            Metadata: metadata,
+            ContentType: contentType,
+          }),
+          options,
+        ),
+      );
+      return unquoteEtag(output.CopyObjectResult?.ETag);
+    }
+
+    // Above the single-copy limit: a multipart copy, equal-sized parts (R2 requires it), at most
+    // 10,000 of them. The object appears only when the upload completes.
+    const partSizeBytes = Math.max(this.copyPartSizeBytes, Math.ceil(bytes / MAX_PARTS));
+    const partCount = Math.ceil(bytes / partSizeBytes);
+    const created = await this.call('CreateMultipartUpload', key, signal, (options) =>
+      this.client.send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: fullKey, ContentType: contentType, Metadata: metadata }), options),
+    );
+    const uploadId = created.UploadId;
+    if (!uploadId) {
+      throw new ObjectStoreRequestError({ message: `S3 CreateMultipartUpload for "${key}" returned no UploadId`, operation: 'CreateMultipartUpload', key, retryable: true });
+    }
+    try {
+      const partEtags: string[] = new Array<string>(partCount).fill('');
+      await forEachLimited(partCount, this.copyConcurrency, async (index) => {
+        const start = index * partSizeBytes;
+        const end = Math.min(bytes, start + partSizeBytes) - 1;
+        const output = await this.call('UploadPartCopy', key, signal, (options) =>
+          this.client.send(
+            new UploadPartCopyCommand({
+              Bucket: this.bucket,
+              Key: fullKey,
+              UploadId: uploadId,
+              PartNumber: index + 1,
+              CopySource: copySource,
+              CopySourceRange: `bytes=${start}-${end}`,
+            }),
+            options,
+          ),
+        );
+        const etag = output.CopyPartResult?.ETag;
+        if (!etag) {
+          throw new ObjectStoreRequestError({ message: `S3 UploadPartCopy for "${key}" returned no ETag`, operation: 'UploadPartCopy', key, retryable: true });
+        }
+        partEtags[index] = etag;
+      });
+      const completed = await this.call('CompleteMultipartUpload', key, signal, (options) =>
+        this.client.send(
+          new CompleteMultipartUploadCommand({
+            Bucket: this.bucket,
+            Key: fullKey,
+            UploadId: uploadId,
+            MultipartUpload: { Parts: partEtags.map((ETag, index) => ({ ETag, PartNumber: index + 1 })) },
+          }),
+          options,
+        ),
+      );
+      return await this.etagOf(completed.ETag, fullKey, key);
+    } catch (error) {
+      await this.abortMultipartQuietly(fullKey, uploadId);
+      throw error;
+    }
+  }
+
+  /**
+   * The ETag a completion answered with, or, when it answered none (radosgw sends an empty one for
+   * CompleteMultipartUpload), the one HeadObject reports.
+   */
+  private async etagOf(answered: string | undefined, fullKey: string, key: string): Promise<string> {
+    const etag = unquoteEtag(answered);
+    if (etag !== '') return etag;
+    const head = await this.call('HeadObject', key, undefined, (options) => this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: fullKey }), options));
+    return unquoteEtag(head.ETag);
+  }
+
+  /** Runs one S3 call with the caller's signal and types its failure. */
+  private async call<T>(operation: string, key: string, signal: AbortSignal | undefined, run: (options: { abortSignal?: AbortSignal }) => Promise<T>): Promise<T> {
+    if (signal?.aborted) throw abortedError(key, signal);
+    try {
+      return await run(signal ? { abortSignal: signal } : {});
+    } catch (error) {
+      if (signal?.aborted) throw abortedError(key, signal);
+      throw toObjectStoreRequestError(error, operation, key);
+    }
+  }
+
+  private typedFailure(error: unknown, meter: StreamMeter, key: string, signal: AbortSignal | undefined): Error {
+    if (signal?.aborted) return isObjectStoreError(error) && error.code === 'OBJECT_STORE_ABORTED' ? error : abortedError(key, signal);
+    if (isObjectStoreError(error)) return error;
+    // lib-storage rethrows what the body failed with, possibly wrapped: the meter kept the original.
+    if (meter.failure) return meter.failure;
+    return toObjectStoreRequestError(error, 'multipart upload', key);
+  }
+
+  /** Deliberately without the caller's signal: cleanup must run after a cancellation too. */
+  private async abortMultipartQuietly(targetKey: string, uploadId: string | undefined): Promise<void> {
+    if (!uploadId) return;
+    try {
+      await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: targetKey, UploadId: uploadId }));
+    } catch {
+      // NoSuchUpload: lib-storage aborted it already. Anything else: the bucket's lifecycle rule
+      // for incomplete uploads collects it; the caller's error matters more than this one.
+    }
+  }
+
+  private async deleteQuietly(targetKey: string): Promise<void> {
+    try {
+      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: targetKey }));
+    } catch {
+      // A staging object left behind is collected by the lifecycle rule on the staging prefix.
+    }
+  }
+}
+
+export function objectMetadata(sha256: string, bytes: number): Record<string, string> {
+  return { [OBJECT_METADATA_KEYS.sha256]: sha256, [OBJECT_METADATA_KEYS.bytes]: String(bytes) };
+}
+
+/** Yields the chunks read ahead, then the rest of the stream. Chunks are dropped once yielded. */
+async function* replay(pending: Buffer[], rest: AsyncIterator<Buffer>): AsyncGenerator<Buffer, void, undefined> {
+  while (pending.length > 0) yield pending.shift()!;
+  for (;;) {
+    const next = await rest.next();
+    if (next.done) return;
+    yield next.value;
+  }
+}
+
+/** Runs `task(0..count-1)` with at most `concurrency` at a time; stops starting tasks after a failure. */
+async function forEachLimited(count: number, concurrency: number, task: (index: number) => Promise<void>): Promise<void> {
+  let nextIndex = 0;
+  let failure: { error: unknown } | undefined;
+  const worker = async (): Promise<void> => {
+    while (failure === undefined && nextIndex < count) {
+      const index = nextIndex++;
+      try {
+        await task(index);
+      } catch (error) {
+        failure ??= { error };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, count) }, worker));
+  if (failure) throw failure.error;
+}
+
+export function unquoteEtag(etag: string | undefined): string {
+  return (etag ?? '').replace(/^"(.*)"$/, '$1');
+}
