@@ -3,10 +3,10 @@
 # The pipeline worker image (also runs the local RunComfy emulator: see docker-compose.yml).
 #   docker build -t runcomfy-pipelines:local .
 #
-# Node 22 LTS: inside package.json's engines range (>=20.3 <23) and, unlike Node 20 (end of life
-# April 2026), still maintained upstream. Debian (glibc), not Alpine: Temporal's native core
-# bridge ships prebuilt binaries for glibc only.
-ARG NODE_IMAGE=node:22.22.2-bookworm-slim
+# Node 24 LTS, the release the tests run on (scripts/with-node.sh provisions the same one where the
+# machine's Node is older than package.json's engines allow). Debian (glibc), not Alpine:
+# Temporal's native core bridge ships prebuilt binaries for glibc only.
+ARG NODE_IMAGE=node:24.22.3-bookworm-slim
 
 # ---- build: full install, compile, prebuild the workflow bundle, then drop dev dependencies ----
 FROM ${NODE_IMAGE} AS build

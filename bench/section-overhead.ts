@@ -93,7 +93,7 @@ async function runBaseline(context: BenchContext, roundIndex: number): Promise<{
     command: process.execPath,
     args: ['--import', 'tsx', join(REPO_ROOT, 'bench/baseline-chain.ts'), inputPath, outputPath],
     cwd: REPO_ROOT,
-    env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
+    env: process.env,
     logFile: join(stack.workDir, `baseline-${roundIndex}.log`),
   });
   while (!existsSync(`${outputPath}.ready`)) {

@@ -280,7 +280,7 @@ export async function startWorkerProcess(stack: BenchStack, taskQueue: string, s
     command: process.execPath,
     args: ['--import', 'tsx', join(REPO_ROOT, 'src/worker.ts')],
     cwd: REPO_ROOT,
-    env: { ...inherited, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', ...env },
+    env: { ...inherited, ...env },
     logFile,
   });
   const stop = (): Promise<void> => proc.stop(15_000);

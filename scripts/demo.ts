@@ -39,8 +39,6 @@ import { describeError, emitJson, InterruptedError, isUserError, printOutputs, r
 // ------------------------------------------------------------------------------------------------
 
 async function main(): Promise<number> {
-  // The README states the supported Node versions; the SDK's reminder would only clutter the demo.
-  process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
   let flags: DemoFlags;
   let env: DemoEnv;
   try {
@@ -126,7 +124,7 @@ async function main(): Promise<number> {
     out.log(`Temporal      ${local.temporal ? 'local: Temporal CLI dev server with Web UI' : `real: ${env.TEMPORAL_ADDRESS}, namespace ${namespace}`}`);
     out.log(`RunComfy      ${local.emulator ? 'local: RunComfy emulator with the default workflows' : `real: ${env.RUNCOMFY_BASE_URL ?? 'https://api.runcomfy.net'}`}`);
     out.log(`object store  ${local.s3 ? 'local: S3 server (Ceph radosgw)' : `real: ${env.R2_ENDPOINT}, bucket ${env.R2_BUCKET}`}`);
-    out.log(`worker        local: in this process, task queue ${taskQueue}`);
+    out.log(flags.noWorker ? `worker        none (--no-worker): start one with npm run worker, task queue ${taskQueue}` : `worker        local: in this process, task queue ${taskQueue}`);
     out.log(`registry      ${registryPath}`);
 
     await ensureLocalTools(
@@ -163,7 +161,7 @@ async function main(): Promise<number> {
           : {}),
       }),
       // webpack runs while the servers start instead of after.
-      bundlePath ? Promise.resolve(bundlePath) : prebundleWorkflows(join(workDir, 'workflow-bundle.js')),
+      bundlePath || flags.noWorker ? Promise.resolve(bundlePath ?? '') : prebundleWorkflows(join(workDir, 'workflow-bundle.js')),
     ]);
     indicator.stop();
     if (stackResult.status === 'rejected') {
@@ -193,6 +191,14 @@ async function main(): Promise<number> {
     const runcomfy = stack.emulator
       ? { baseUrl: stack.emulator.url, token: stack.emulator.token }
       : { baseUrl: env.RUNCOMFY_BASE_URL ?? 'https://api.runcomfy.net', token: env.RUNCOMFY_TOKEN!, ...(env.RUNCOMFY_INFERENCE_API_VERSION ? { inferenceApiVersion: env.RUNCOMFY_INFERENCE_API_VERSION } : {}) };
+    if (flags.noWorker) {
+      const access = stackAccess(stack, { temporalAddress, namespace, taskQueue, store: storeConfig, workerless: true });
+      report = { ...report, status: 'stack-only', stack: access.json };
+      out.print(access.text);
+      emitJson(flags, report);
+      await new Promise<void>((resolveWait) => interrupted.signal.addEventListener('abort', () => resolveWait(), { once: true }));
+      return await finish(0);
+    }
     const config = inProcessWorkerConfig(
       { temporal: { address: temporalAddress, namespace, taskQueue, ...temporalAuth }, runcomfy, store: storeConfig, registryPath, workflowBundlePath: bundleResult.value },
       { pollInitialIntervalMs: flags.pollIntervalMs, pollMaxIntervalMs: Math.max(flags.pollIntervalMs, 2_000), shutdownGraceMs: 5_000 },

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the local stack (tests, demo, benchmark) needs and a fresh machine lacks:
 #   - Ceph's RADOS Gateway from Debian's packages (the local S3 server),
+#   - Chromium from Debian's packages (the tests check the Temporal Web UI in a headless browser),
 #   - the Temporal CLI dev server, built once from the Go module proxy into a cache folder outside
 #     the checkout and reused by every clone.
 # Safe to run again: it does nothing when both are present.
@@ -8,7 +9,8 @@ set -euo pipefail
 
 TEMPORAL_CLI_VERSION=v1.5.1
 CACHE_DIR="${RCP_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/runcomfy-pipelines}"
-TEMPORAL_BIN="$CACHE_DIR/temporal-cli-$TEMPORAL_CLI_VERSION/temporal"
+# "-r2": builds from before the version was stamped in said 0.0.0-DEV; a new folder keeps them unused.
+TEMPORAL_BIN="$CACHE_DIR/temporal-cli-$TEMPORAL_CLI_VERSION-r2/temporal"
 
 say() { printf 'provision: %s\n' "$*" >&2; }
 fail() { printf 'provision: error: %s\n' "$*" >&2; exit 1; }
@@ -20,6 +22,15 @@ as_root() {
   fi
 }
 
+# Installs Debian packages; refreshes the package lists and tries again when the first attempt fails
+# (a fresh image has no lists at all).
+apt_install() {
+  export DEBIAN_FRONTEND=noninteractive
+  as_root apt-get install -y -q "$@" >/dev/null 2>&1 && return 0
+  as_root apt-get update -q >/dev/null 2>&1 || return 1
+  as_root apt-get install -y -q "$@" >/dev/null
+}
+
 # --- Ceph RADOS Gateway -------------------------------------------------------------------------
 missing_ceph=()
 for bin in ceph-mon ceph-osd radosgw radosgw-admin monmaptool ceph; do
@@ -28,11 +39,16 @@ done
 if [ ${#missing_ceph[@]} -gt 0 ]; then
   command -v apt-get >/dev/null 2>&1 || fail "missing ${missing_ceph[*]} and no apt-get here. Install Ceph's radosgw, ceph-mon and ceph-osd with your package manager."
   say "installing Ceph radosgw, ceph-mon, ceph-osd (missing: ${missing_ceph[*]})"
-  export DEBIAN_FRONTEND=noninteractive
-  if ! as_root apt-get install -y -q radosgw ceph-mon ceph-osd >/dev/null 2>&1; then
-    as_root apt-get update -q >/dev/null
-    as_root apt-get install -y -q radosgw ceph-mon ceph-osd >/dev/null
-  fi
+  apt_install radosgw ceph-mon ceph-osd \
+    || fail "could not install Ceph (radosgw, ceph-mon, ceph-osd) with apt-get. Install them with your package manager, or point R2_* at a real S3/R2 bucket for the demo."
+fi
+
+# --- Chromium (Web UI tests) -------------------------------------------------------------------
+if [ -z "${CHROMIUM_PATH:-}" ] && ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1 && ! command -v google-chrome >/dev/null 2>&1; then
+  command -v apt-get >/dev/null 2>&1 || fail "Chromium is missing and there is no apt-get here. Install Chromium with your package manager, or set CHROMIUM_PATH to a Chromium or Chrome executable."
+  say "installing Chromium (headless browser for the Web UI tests)"
+  apt_install chromium \
+    || fail "could not install Chromium (Debian package chromium) with apt-get. Install it with your package manager, or set CHROMIUM_PATH to a Chromium or Chrome executable."
 fi
 
 # --- Temporal CLI -------------------------------------------------------------------------------
@@ -52,7 +68,11 @@ else
     say "building the Temporal CLI $TEMPORAL_CLI_VERSION with Go (once per machine, a few minutes)"
     build_dir=$(mktemp -d "$CACHE_DIR/.build-XXXXXX")
     trap 'rm -rf "$build_dir"' EXIT
-    GOBIN="$build_dir" GOFLAGS=-mod=mod go install "github.com/temporalio/cli/cmd/temporal@$TEMPORAL_CLI_VERSION"
+    # A plain `go install` leaves the CLI's version at its 0.0.0-DEV default; the release build
+    # stamps it the same way, through the temporalcli package's Version variable.
+    GOBIN="$build_dir" GOFLAGS=-mod=mod go install \
+      -ldflags "-X github.com/temporalio/cli/temporalcli.Version=${TEMPORAL_CLI_VERSION#v}" \
+      "github.com/temporalio/cli/cmd/temporal@$TEMPORAL_CLI_VERSION"
     mkdir -p "$(dirname "$TEMPORAL_BIN")"
     mv "$build_dir/temporal" "$TEMPORAL_BIN"
     say "built $TEMPORAL_BIN"

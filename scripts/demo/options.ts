@@ -15,6 +15,8 @@ then stops everything.
   --face-image <path>     PNG/JPEG/WebP face to swap in (default: a small generated face)
   --pipeline-id <id>      pipeline id (default demo-<time>-<random>); [A-Za-z0-9._:-]
   --keep                  leave the stack running after the pipeline and print how to reach it
+  --no-worker             with --keep: start the stack only, no worker and no pipeline, and print
+                          the environment for \`npm run worker\` and \`npm run cli\` in other terminals
   --json                  print one JSON document on stdout; progress goes to stderr
                           (npm prints a banner on stdout: use \`npm run -s demo -- --json\`)
   --timeout <duration>    give up waiting for the pipeline after this long (default 15m)
@@ -53,6 +55,8 @@ export interface DemoFlags {
   faceImagePath?: string;
   pipelineId: string;
   keep: boolean;
+  /** Stack only: the worker runs separately (`npm run worker`), e.g. to try a change to it. */
+  noWorker: boolean;
   json: boolean;
   timeoutMs: number;
   pollIntervalMs: number;
@@ -80,6 +84,7 @@ export function parseFlags(argv: string[]): DemoFlags {
         'face-image': { type: 'string' },
         'pipeline-id': { type: 'string' },
         keep: { type: 'boolean' },
+        'no-worker': { type: 'boolean' },
         json: { type: 'boolean' },
         timeout: { type: 'string' },
         'poll-interval': { type: 'string' },
@@ -112,11 +117,13 @@ export function parseFlags(argv: string[]): DemoFlags {
   const pollIntervalMs = duration('poll-interval', values['poll-interval']) ?? 250;
   if (pollIntervalMs < 1) throw new UsageError('--poll-interval must be at least 1ms');
   const jobDurationMs = duration('job-duration', values['job-duration']);
+  if (values['no-worker'] && !values.keep) throw new UsageError('--no-worker needs --keep: without a worker the stack is only useful while it stays up');
   return {
     prompt: values.prompt ?? DEFAULT_PROMPT,
     ...(values['face-image'] !== undefined ? { faceImagePath: values['face-image'] } : {}),
     pipelineId: values['pipeline-id'] ?? defaultPipelineId(),
     keep: values.keep ?? false,
+    noWorker: values['no-worker'] ?? false,
     json: values.json ?? false,
     timeoutMs: duration('timeout', values.timeout) ?? 15 * 60_000,
     pollIntervalMs,

@@ -152,9 +152,9 @@ export async function printOutputs(out: ProgressOutput, final: PipelineStatusVie
 
 export function stackAccess(
   stack: LocalStack,
-  p: { temporalAddress: string; namespace: string; taskQueue: string; store: { endpoint: string; bucket: string } },
+  p: { temporalAddress: string; namespace: string; taskQueue: string; store: { endpoint: string; bucket: string }; workerless?: boolean },
 ): { text: string; json: Record<string, unknown> } {
-  const lines = ['', 'The stack keeps running (--keep); the worker keeps polling. Press Ctrl-C to stop everything.', ''];
+  const lines = ['', `The stack keeps running (--keep)${p.workerless ? ' with no worker (--no-worker)' : '; the worker keeps polling'}. Press Ctrl-C to stop everything.`, ''];
   lines.push(`  Temporal      ${p.temporalAddress}  namespace ${p.namespace}  task queue ${p.taskQueue}${stack.temporal ? '' : '  (real)'}`);
   if (stack.temporal?.uiUrl) lines.push(`  Web UI        ${stack.temporal.uiUrl}`);
   if (stack.s3) {
@@ -174,9 +174,14 @@ export function stackAccess(
     ...(stack.s3 ? [`R2_ENDPOINT=${stack.s3.endpoint}`, `R2_BUCKET=${stack.s3.bucket}`, `R2_ACCESS_KEY_ID=${stack.s3.accessKeyId}`, `R2_SECRET_ACCESS_KEY=${stack.s3.secretAccessKey}`] : []),
   ];
   lines.push('', '  More pipelines run on it through the operator CLI (docs/cli.md), from another terminal:', `    ${cliEnv.join(' \\\n    ')} \\\n    npm run cli -- list`);
+  // The worker also needs RunComfy (the emulator's token is a local test value, never a real one).
+  const workerEnv = p.workerless ? [...cliEnv, ...(stack.s3 ? ['R2_FORCE_PATH_STYLE=true'] : []), ...(stack.emulator ? [`RUNCOMFY_BASE_URL=${stack.emulator.url}`, `RUNCOMFY_TOKEN=${stack.emulator.token}`] : [])] : [];
+  if (p.workerless) lines.push('', '  Start a worker for it from another terminal:', `    ${workerEnv.join(' \\\n    ')} \\\n    npm run worker`);
+  const asMap = (env: string[]): Record<string, string> => Object.fromEntries(env.map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]));
   return {
     text: lines.join('\n'),
     json: {
+      ...(p.workerless ? { workerEnv: asMap(workerEnv), cliEnv: asMap(cliEnv) } : {}),
       temporal: { address: p.temporalAddress, namespace: p.namespace, taskQueue: p.taskQueue, uiUrl: stack.temporal?.uiUrl ?? null, local: stack.temporal !== undefined },
       s3: stack.s3
         ? { endpoint: stack.s3.endpoint, bucket: stack.s3.bucket, region: stack.s3.region, accessKeyId: stack.s3.accessKeyId, secretAccessKey: stack.s3.secretAccessKey, local: true }

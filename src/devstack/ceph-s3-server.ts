@@ -33,6 +33,8 @@ export interface S3Server {
   readonly bucket: string;
   readonly accessKeyId: string;
   readonly secretAccessKey: string;
+  /** The cluster's state and logs. */
+  readonly workDir: string;
   /** Stops radosgw, then the OSD, then the monitor, and removes the state it created. */
   stop(): Promise<void>;
   /**
@@ -112,8 +114,20 @@ export async function startS3Server(options: S3ServerOptions = {}): Promise<S3Se
   writeFileSync(conf, cephConfig({ fsid, monPort: monPort!, rgwPort, dir, storage, capacityBytes }));
 
   const started: SupervisedProcess[] = [];
-  const daemon = (name: string, command: string, args: string[]): SupervisedProcess => {
-    const proc = new SupervisedProcess({ name, command, args: ['-f', '-c', conf, ...args], logFile: join(dir, 'log', `${name}.out`) });
+  const pidFile = (name: string): string => join(dir, 'run', `${name}.watchdog.pid`);
+  // If the owner dies, the watchdogs stop the gateway first, then the OSD, then the monitor (the
+  // order `stopAll` uses); the monitor's watchdog, last, removes a state folder this call created.
+  const dependants: Record<string, string[]> = { mon: ['rgw', 'osd'], osd: ['rgw'], rgw: [] };
+  const daemon = (name: 'mon' | 'osd' | 'rgw', command: string, args: string[]): SupervisedProcess => {
+    const proc = new SupervisedProcess({
+      name,
+      command,
+      args: ['-f', '-c', conf, ...args],
+      logFile: join(dir, 'log', `${name}.out`),
+      pidFile: pidFile(name),
+      stopAfterPidFiles: dependants[name]!.map(pidFile),
+      ...(name === 'mon' && ownsWorkDir ? { removeWhenOrphaned: dir } : {}),
+    });
     started.push(proc);
     return proc;
   };
@@ -167,6 +181,7 @@ export async function startS3Server(options: S3ServerOptions = {}): Promise<S3Se
     region: 'auto',
     bucket,
     ...LOCAL_S3_CREDENTIALS,
+    workDir: dir,
     async stop() {
       await stopAll();
       if (ownsWorkDir) rmSync(dir, { recursive: true, force: true });

@@ -1,19 +1,48 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 
 /*
  * Every server the local stack starts runs under a tiny shell watchdog in its own process group:
- * the watchdog ends the server within a second of the Node process disappearing, even after a
- * SIGKILL of the test runner, so no stray servers or ports outlive a run.
+ * the watchdog ends the server within a few seconds of the owning Node process disappearing, even
+ * after a SIGKILL of the owner or of its whole process group, so no stray servers, ports or state
+ * folders outlive a run.
+ *
+ * - A server that ignores SIGTERM (radosgw waits forever for a RADOS cluster that is already gone)
+ *   gets SIGKILL after a short grace period.
+ * - Dependants go first: a watchdog whose server others need (the Ceph monitor, then the OSD) waits
+ *   until the watchdogs named in its "after" pid files are gone, bounded by the grace period.
+ * - The last watchdog of a stack removes the stack's state folder once its server is gone.
+ * - `alive` treats a zombie as gone: an orphaned watchdog's parent may be an init that never reaps.
  */
 const WATCHDOG_SCRIPT = [
-  'owner=$1; shift',
+  'owner=$1; grace=$2; after=$3; cleanup=$4; shift 4',
+  'alive() { kill -0 "$1" 2>/dev/null || return 1; case "$(cat "/proc/$1/stat" 2>/dev/null)" in *") Z "*) return 1;; esac; return 0; }',
   '"$@" &',
   'child=$!',
-  "trap 'kill -TERM $child 2>/dev/null; wait $child; exit $?' TERM INT",
-  'while kill -0 "$owner" 2>/dev/null && kill -0 "$child" 2>/dev/null; do sleep 1 & wait $!; done',
-  'kill -TERM $child 2>/dev/null',
-  'wait $child',
+  // SIGTERM, then SIGKILL once `grace` seconds have passed (polled every 0.2 s).
+  'stop_child() {',
+  '  kill -TERM "$child" 2>/dev/null; n=0',
+  '  while alive "$child"; do',
+  '    if [ "$n" -ge $((grace * 5)) ]; then kill -KILL "$child" 2>/dev/null; break; fi',
+  '    sleep 0.2; n=$((n + 1))',
+  '  done',
+  '  wait "$child"',
+  '}',
+  "trap 'stop_child; exit 143' TERM INT",
+  'while alive "$owner" && alive "$child"; do sleep 0.5 & wait $!; done',
+  'if alive "$child"; then',
+  '  n=0',
+  '  for file in $after; do',
+  '    pid=$(cat "$file" 2>/dev/null) || continue',
+  '    while [ -n "$pid" ] && alive "$pid" && [ "$n" -lt $((grace * 10 + 10)) ]; do sleep 0.2; n=$((n + 1)); done',
+  '  done',
+  '  stop_child',
+  'else',
+  '  wait "$child"',
+  'fi',
+  'status=$?',
+  'if ! alive "$owner" && [ -n "$cleanup" ]; then rm -rf "$cleanup"; fi',
+  'exit $status',
 ].join('\n');
 
 const running = new Set<SupervisedProcess>();
@@ -37,6 +66,14 @@ export interface SupervisedProcessOptions {
   env?: NodeJS.ProcessEnv;
   /** stdout and stderr are appended here, so a failed start can show the server's own words. */
   logFile: string;
+  /** When the owner is gone: seconds between SIGTERM and SIGKILL (default 2). */
+  orphanGraceSeconds?: number;
+  /** When the owner is gone: stop only after the watchdogs whose pids these files hold are gone. */
+  stopAfterPidFiles?: readonly string[];
+  /** Written with this server's watchdog pid, for other watchdogs' `stopAfterPidFiles`. */
+  pidFile?: string;
+  /** When the owner is gone: removed once this server has stopped (the stack's state folder). */
+  removeWhenOrphaned?: string;
 }
 
 /** A server process started by the local stack. */
@@ -53,7 +90,13 @@ export class SupervisedProcess {
     this.logFile = options.logFile;
     const log = openSync(options.logFile, 'a');
     try {
-      this.child = spawn('/bin/sh', ['-c', WATCHDOG_SCRIPT, 'watchdog', String(process.pid), options.command, ...options.args], {
+      const watchdogArgs = [
+        String(process.pid),
+        String(options.orphanGraceSeconds ?? 2),
+        (options.stopAfterPidFiles ?? []).join(' '),
+        options.removeWhenOrphaned ?? '',
+      ];
+      this.child = spawn('/bin/sh', ['-c', WATCHDOG_SCRIPT, 'watchdog', ...watchdogArgs, options.command, ...options.args], {
         cwd: options.cwd,
         env: options.env ?? process.env,
         stdio: ['ignore', log, log],
@@ -62,6 +105,7 @@ export class SupervisedProcess {
     } finally {
       closeSync(log);
     }
+    if (options.pidFile && this.child.pid !== undefined) writeFileSync(options.pidFile, `${this.child.pid}\n`);
     // Servers must not keep the Node event loop alive on their own.
     this.child.unref();
     running.add(this);

@@ -75,7 +75,7 @@ export async function startTemporalDevServer(options: TemporalDevServerOptions =
 
   let proc: SupervisedProcess;
   const startOnce = async (): Promise<void> => {
-    proc = new SupervisedProcess({ name: 'temporal', command: executable, args, logFile });
+    proc = new SupervisedProcess({ name: 'temporal', command: executable, args, logFile, ...(ownsWorkDir ? { removeWhenOrphaned: workDir } : {}) });
     try {
       await waitUntil(
         async () => {

@@ -28,8 +28,11 @@ export function toolCacheDir(env: NodeJS.ProcessEnv = process.env): string {
   return join(base, 'runcomfy-pipelines');
 }
 
+/** Build revision of the cached CLI: r2 stamps the real version (older builds said 0.0.0-DEV). Keep in step with scripts/provision.sh. */
+export const TEMPORAL_CLI_BUILD = 'r2' as const;
+
 export function cachedTemporalCliPath(env: NodeJS.ProcessEnv = process.env): string {
-  return join(toolCacheDir(env), `temporal-cli-${TEMPORAL_CLI_VERSION}`, 'temporal');
+  return join(toolCacheDir(env), `temporal-cli-${TEMPORAL_CLI_VERSION}-${TEMPORAL_CLI_BUILD}`, 'temporal');
 }
 
 function isExecutable(path: string): boolean {

@@ -1,6 +1,6 @@
 /**
  * Command-line entry point of the RunComfy emulator:
- *   npm run emulator -- --port 8787 --token secret --workflows ../shared/comfy
+ *   npm run emulator -- --port 8787 --token secret --workflows test/fixtures/comfy
  * Flags and their RUNCOMFY_EMULATOR_* environment variables: `--help` or docs/emulator.md.
  */
 import { cliHelp, parseCliOptions } from './cli-options.js';

@@ -19,7 +19,6 @@ const UI_URL = 'http://127.0.0.1:8233';
 const cliEnv: Record<string, string> = {
   PATH: process.env['PATH'] ?? '',
   HOME: process.env['HOME'] ?? workDir,
-  AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
   TEMPORAL_ADDRESS: stack.temporal.address,
   TEMPORAL_NAMESPACE: stack.temporal.namespace,
   TEMPORAL_TASK_QUEUE: stack.taskQueue,

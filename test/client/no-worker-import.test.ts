@@ -21,7 +21,7 @@ process.stdout.write(JSON.stringify({ loaded: loaded.length, forbidden }));
 async function modulesLoadedBy(modulePath: string): Promise<{ loaded: number; forbidden: string[] }> {
   const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', probe, `${root}/${modulePath}`], {
     cwd: root,
-    env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
+    env: process.env,
   });
   return JSON.parse(stdout) as { loaded: number; forbidden: string[] };
 }

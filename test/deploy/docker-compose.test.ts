@@ -429,7 +429,7 @@ describe('Dockerfile', () => {
     assert.ok(!['root', '0'].includes(users.at(-1)!), `runs as ${users.at(-1)}`);
   });
 
-  it('uses a Node release inside package.json engines', () => {
+  it('uses a Node 24 LTS release inside package.json engines', () => {
     const engines = (JSON.parse(readText('package.json')) as { engines: { node: string } }).engines.node;
     const args = Object.fromEntries(dockerfileInstructions().filter((i) => i.keyword === 'ARG' && i.args.includes('=')).map((i) => i.args.split('=') as [string, string]));
     const froms = dockerfileInstructions().filter((i) => i.keyword === 'FROM').map((i) => interpolate(i.args.split(/\s+/)[0]!, args));
@@ -438,8 +438,9 @@ describe('Dockerfile', () => {
       const match = /^node:(\d+\.\d+\.\d+)-(bookworm|trixie|bullseye)(-slim)?$/.exec(image);
       assert.ok(match, `${image}: an exact Node release on Debian (Temporal's native bridge needs glibc)`);
       assert.ok(satisfies(match[1]!, engines), `Node ${match[1]} satisfies "${engines}"`);
+      assert.equal(match[1]!.split('.')[0], '24', `${image}: the image runs the Node LTS the project provisions (scripts/with-node.sh)`);
     }
-    assert.equal(satisfies('23.0.0', engines), false, 'the check can fail');
+    assert.equal(satisfies('20.20.2', engines), false, 'Node 20 (end of life) is outside engines: the check can fail');
   });
 
   it('builds with npm ci and npm run build, ships without dev dependencies, starts the worker and checks its metrics', () => {

@@ -46,6 +46,16 @@ test('a worker killed with SIGKILL while polling is replaced and the pipeline co
 
   // Kill it mid-poll: the upscale job is running and the worker is waiting on it.
   const running = await eventually(async () => (await admin.jobs({ deploymentId: upscale })).find((j) => j.state === 'in_progress'), { timeoutMs: 60_000, what: 'the upscale job to run' });
+  // RunComfy running the job does not mean Temporal has recorded the submit: on a loaded machine the
+  // worker can still be reporting it. Killed then, the submit is an unknown outcome (by policy a
+  // failed step), which is not what this test is about: wait until the worker polls.
+  await eventually(
+    async () => {
+      const description = await stack.client.workflowService.describeWorkflowExecution({ namespace: stack.temporal.namespace, execution: { workflowId: handle.workflowId } });
+      return description.pendingActivities?.some((activity) => activity.activityType?.name === 'awaitJob') || undefined;
+    },
+    { timeoutMs: 60_000, what: 'the upscale poll to start' },
+  );
   first.kill('SIGKILL');
   await once(first, 'exit');
 

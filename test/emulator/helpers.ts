@@ -7,10 +7,8 @@ import { startEmulator, type EmulatorOptions, type RunningEmulator } from '../..
 const here = path.dirname(fileURLToPath(import.meta.url));
 /** The repository root. */
 export const repoRoot = path.resolve(here, '..', '..');
-/** Workflow copies used as fixtures. */
+/** Copies of public ComfyUI workflows (sources and licences in SOURCES.md there). */
 export const fixturesDir = path.join(repoRoot, 'test', 'fixtures', 'comfy');
-/** Every real workflow the project has (read directly, not copied). */
-export const sharedComfyDir = path.resolve(repoRoot, '..', 'shared', 'comfy');
 
 export const TOKEN = 'test-token';
 

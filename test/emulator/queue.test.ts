@@ -23,7 +23,9 @@ describe('queue model', () => {
   beforeEach(() => emulator.admin.reset());
 
   it('runs jobs one at a time on one instance, with queue positions counting the jobs ahead', async () => {
-    await configure({ max_instances: 1, queue_size: 10, timing: { durationMs: 250 } });
+    // Long enough that three submits and four reads fit inside the first job on a loaded machine.
+    const durationMs = 1_500;
+    await configure({ max_instances: 1, queue_size: 10, timing: { durationMs } });
     const jobs = [await submit(emulator, FLUX), await submit(emulator, FLUX), await submit(emulator, FLUX)];
     const [first, second, third] = await Promise.all(jobs.map(statusOf));
     assert.equal(first!.status, 'in_progress');
@@ -42,7 +44,7 @@ describe('queue model', () => {
     const [a, b, c] = jobs.map((job) => byId.get(job.request_id)!);
     assert.ok(b!.started_at_ms! >= a!.finished_at_ms!, 'second starts after the first finished');
     assert.ok(c!.started_at_ms! >= b!.finished_at_ms!);
-    assert.ok(a!.finished_at_ms! - a!.started_at_ms! >= 240, 'runs for the configured duration');
+    assert.ok(a!.finished_at_ms! - a!.started_at_ms! >= durationMs - 10, 'runs for the configured duration');
   });
 
   it('starts more instances (with cold start) once more than queue_size jobs wait per instance, up to max_instances', async () => {
@@ -73,7 +75,9 @@ describe('queue model', () => {
       min_instances: 1,
       max_instances: 3,
       queue_size: 1,
-      timing: { durationMs: 40, coldStartMs: 400, keepWarmMs: 60 },
+      // Jobs and cold starts long enough that four submits and two reads fit inside them on a busy
+      // machine: the checks below look at the states while the first job runs.
+      timing: { durationMs: 2_000, coldStartMs: 3_000, keepWarmMs: 60 },
     });
     assert.deepEqual(warm.instances.map((instance) => instance.state), ['idle']);
     const url = (path: string) => `${emulator.url}/prod/v1/deployments/${warm.id}${path}`;
@@ -82,8 +86,9 @@ describe('queue model', () => {
     assert.equal((await api(submitted[0]!.status_url)).body.status, 'in_progress', 'the warm instance starts the first job at once');
     // one job runs, three wait: more than queue_size (1) per instance, so two more instances start
     assert.deepEqual((await emulator.admin.instances(warm.id)).map((instance) => instance.state), ['busy', 'starting', 'starting']);
-    await Promise.all(submitted.map(waitForResult));
-    await waitFor(async () => ((await emulator.admin.instances(warm.id)).length === 1 ? true : undefined), 2000);
+    // All four take ~5 s (2 s each, two instances cold-starting for 3 s): wait on the condition.
+    await waitFor(async () => ((await Promise.all(submitted.map((job) => api(job.status_url)))).every((status) => status.body.status === 'completed') ? true : undefined), 30_000);
+    await waitFor(async () => ((await emulator.admin.instances(warm.id)).length === 1 ? true : undefined), 5_000);
     await sleep(100);
     assert.equal((await emulator.admin.instances(warm.id)).length, 1, 'min_instances stay');
   });

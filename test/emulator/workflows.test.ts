@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { emulatorDeploymentId, startEmulator, type RunningEmulator, type WorkflowGraph } from '../../src/emulator/index.js';
-import { api, fixturesDir, sharedComfyDir, startTestEmulator, submit, TOKEN, waitForResult } from './helpers.js';
+import { api, fixturesDir, startTestEmulator, submit, TOKEN, waitForResult } from './helpers.js';
 
 interface OutputItem {
   url: string;
@@ -22,27 +22,36 @@ const MAGIC: Record<string, (bytes: Buffer) => boolean> = {
   gif: (bytes) => bytes.toString('latin1', 0, 6) === 'GIF89a',
 };
 
-describe('every real workflow in ../shared/comfy', () => {
+describe('every real workflow in test/fixtures/comfy', () => {
   let emulator: RunningEmulator;
   let workflowFiles: string[];
   before(async () => {
-    workflowFiles = (await readdir(sharedComfyDir)).filter((name) => name.endsWith('.json') && !name.startsWith('object_info'));
-    emulator = await startEmulator({ token: TOKEN, workflowsDir: sharedComfyDir, timing: { durationMs: 5, jitterMs: 0, coldStartMs: 0 }, scaling: { maxInstances: 2 } });
+    workflowFiles = (await readdir(fixturesDir)).filter((name) => name.endsWith('.json'));
+    emulator = await startEmulator({ token: TOKEN, workflowsDir: fixturesDir, timing: { durationMs: 5, jitterMs: 0, coldStartMs: 0 }, scaling: { maxInstances: 2 } });
   });
   after(() => emulator.close());
 
-  it('becomes one deployment per API-format file, id derived from the name; object_info excerpts are skipped', () => {
+  it('becomes one deployment per API-format file, id derived from the name', () => {
     assert.ok(workflowFiles.length >= 11);
     assert.deepEqual(emulator.deployments.map((deployment) => deployment.name).sort(), workflowFiles.map((name) => name.slice(0, -5)).sort());
     for (const deployment of emulator.deployments) assert.equal(deployment.id, emulatorDeploymentId(deployment.name));
-    assert.deepEqual(emulator.skippedFiles.map((skipped) => path.basename(skipped.file)).sort(), ['object_info_core_excerpt.json', 'object_info_ipadapter_vhs_excerpt.json']);
+    assert.deepEqual(emulator.skippedFiles, []);
+  });
+
+  it('names the source and licence of every fixture workflow in SOURCES.md', async () => {
+    const sources = await readFile(path.join(fixturesDir, 'SOURCES.md'), 'utf8');
+    for (const fileName of workflowFiles) {
+      const line = sources.split('\n').find((entry) => entry.startsWith(`- ${fileName} |`));
+      assert.ok(line, `${fileName} has a line in SOURCES.md`);
+      assert.match(line, /@[0-9a-f]{6,}.*\((MIT|Apache-2\.0|BSD[^)]*|GPL[^)]*)\)/, `${fileName}: commit and licence`);
+    }
   });
 
   it('maps each output node to the right channel, type and file format, and serves valid files', async () => {
     await Promise.all(
       workflowFiles.map(async (fileName) => {
         const name = fileName.slice(0, -5);
-        const graph = JSON.parse(await readFile(path.join(sharedComfyDir, fileName), 'utf8')) as WorkflowGraph;
+        const graph = JSON.parse(await readFile(path.join(fixturesDir, fileName), 'utf8')) as WorkflowGraph;
         const result = await waitForResult(await submit(emulator, name));
         assert.equal(result.status, 'succeeded', name);
         const outputs = result.outputs as Record<string, Record<string, unknown>>;
@@ -100,12 +109,15 @@ describe('workflow folder loading', () => {
       await writeFile(path.join(dir, 'broken.json'), '{not json');
       await writeFile(path.join(dir, 'array.json'), '[1,2]');
       await writeFile(path.join(dir, 'tiny.json'), await readFile(path.join(fixturesDir, 'fofr_flux_dev_fp8_t2i.json')));
+      // An object_info dump has the same top-level shape as a graph (id -> object); the name decides.
+      await writeFile(path.join(dir, 'object_info_excerpt.json'), JSON.stringify({ SaveImage: { input: { required: { images: ['IMAGE'] } }, output: [], name: 'SaveImage', category: 'image' } }));
       const lines: string[] = [];
       const emulator = await startEmulator({ workflowsDir: dir, log: (line) => lines.push(line) });
       try {
         assert.deepEqual(emulator.deployments.map((deployment) => deployment.name), ['tiny']);
-        assert.equal(lines.length, 3);
+        assert.equal(lines.length, 4);
         assert.ok(lines.some((line) => line.includes('editor.json') && line.includes('UI')));
+        assert.ok(lines.some((line) => line.includes('object_info_excerpt.json') && line.includes('object_info')));
       } finally {
         await emulator.close();
       }

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,4 +26,12 @@ test('a missing Temporal CLI is one clear message that says how to provide it', 
 
 test('TEMPORAL_CLI_PATH that is not executable is refused by name', () => {
   assert.throws(() => resolveTemporalCli({ TEMPORAL_CLI_PATH: '/nonexistent/temporal', PATH: '' }), /TEMPORAL_CLI_PATH=\/nonexistent\/temporal is not an executable/);
+});
+
+test('the Temporal CLI the project builds reports its real version, not 0.0.0-DEV', () => {
+  const executable = resolveTemporalCli();
+  // A CLI from PATH or TEMPORAL_CLI_PATH is the user's own; only the project's build is checked.
+  if (executable !== cachedTemporalCliPath()) return;
+  const version = execFileSync(executable, ['--version'], { encoding: 'utf8' });
+  assert.match(version, new RegExp(`^temporal version ${TEMPORAL_CLI_VERSION.slice(1).replace(/\./g, '\\.')} `));
 });
