@@ -59,7 +59,7 @@ export function runCampaign(options: ChaosOptions, log: (line: string) => void):
       minutes: options.minutes,
       pipelinesPerMinute: options.pipelinesPerMinute,
       largeOutputs: options.largeOutputMiB > 0,
-      resubmitQueue: options.resubmitWorkers > 0,
+      resubmitShare: options.resubmitWorkers > 0 ? options.resubmitShare : 0,
       uploadedInputs: options.uploadedInputs,
     });
     const faultCount = options.faults.length === 0 ? 0 : Math.round(options.minutes * options.faultsPerMinute);

@@ -36,6 +36,8 @@ export interface ChaosOptions {
   faults: FaultKind[];
   /** Size of the large outputs in MiB (0 = no large-output pipelines). */
   largeOutputMiB: number;
+  /** Share (0..1) of pipelines started on the resubmit-policy task queue. */
+  resubmitShare: number;
   /** Share (0..1) of face-swapping pipelines whose face is uploaded with the client (a presigned URL in the spec) instead of a data URI. */
   uploadedInputs: number;
   /** How long closing pipelines may take after the fault window, in minutes. */
@@ -59,6 +61,7 @@ export const USAGE = `usage: npm run chaos -- --seed <n> --minutes <m> [options]
   --faults-per-minute <k>      faults injected per minute (default 8)
   --workers <w>                worker processes on the main task queue (default 2, at least 2)
   --resubmit-workers <w>       worker processes on the resubmit-policy queue (default 1; 0 = none)
+  --resubmit-share <share>     share of pipelines on the resubmit-policy queue (default 0.3)
   --faults <list>              comma-separated fault kinds (default: all), or "all"
   --large-output-mib <n>       size of large outputs (default 256; 0 = none)
   --uploaded-inputs <share>    share of face swaps whose face is uploaded with the client (default 0.25)
@@ -97,6 +100,7 @@ export function parseChaosArgs(argv: readonly string[]): ChaosOptions {
     faults: [...FAULT_KINDS],
     largeOutputMiB: 256,
     uploadedInputs: 0.25,
+    resubmitShare: 0.3,
     drainMinutes: 5,
     maxOutageSeconds: 60,
     json: false,
@@ -134,6 +138,9 @@ export function parseChaosArgs(argv: readonly string[]): ChaosOptions {
       case '--large-output-mib':
         options.largeOutputMiB = numberFlag(flag, value(), { min: 0, max: 4096, integer: true });
         break;
+      case '--resubmit-share':
+        options.resubmitShare = numberFlag(flag, value(), { min: 0, max: 1 });
+        break;
       case '--uploaded-inputs':
         options.uploadedInputs = numberFlag(flag, value(), { min: 0, max: 1 });
         break;
@@ -160,7 +167,11 @@ export function parseChaosArgs(argv: readonly string[]): ChaosOptions {
   }
   if (options.seed === undefined) throw new UsageError('--seed is required');
   if (options.minutes === undefined) throw new UsageError('--minutes is required');
-  return { ...defaults, ...options } as ChaosOptions;
+  const parsed = { ...defaults, ...options } as ChaosOptions;
+  // Without resubmit workers the default share has nowhere to go: everything runs on the main queue.
+  if (options.resubmitShare === undefined && parsed.resubmitWorkers === 0) parsed.resubmitShare = 0;
+  if (parsed.resubmitShare > 0 && parsed.resubmitWorkers === 0) throw new UsageError('--resubmit-share: pipelines on the resubmit queue need --resubmit-workers of at least 1');
+  return parsed;
 }
 
 /** The command that replays a campaign: the same seed and every flag that shapes it. */
@@ -173,6 +184,7 @@ export function replayCommand(o: ChaosOptions): string {
     `--faults-per-minute ${o.faultsPerMinute}`,
     `--workers ${o.workers}`,
     `--resubmit-workers ${o.resubmitWorkers}`,
+    `--resubmit-share ${o.resubmitShare}`,
     `--faults ${o.faults.length > 0 ? o.faults.join(',') : 'none'}`,
     `--large-output-mib ${o.largeOutputMiB}`,
     `--uploaded-inputs ${o.uploadedInputs}`,

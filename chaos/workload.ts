@@ -73,7 +73,8 @@ export interface WorkloadOptions {
   minutes: number;
   pipelinesPerMinute: number;
   largeOutputs: boolean;
-  resubmitQueue: boolean;
+  /** Share of pipelines on the resubmit-policy queue (0 = none). */
+  resubmitShare: number;
   uploadedInputs: number;
 }
 
@@ -85,7 +86,7 @@ export function planWorkload(prng: Prng, o: WorkloadOptions): PlannedPipeline[] 
   for (let n = 0; n < count; n += 1) {
     const roll = prng.float();
     const shape: PipelineShape = o.largeOutputs && roll < 0.12 ? 'large' : roll < 0.45 ? 'branch' : 'chain';
-    const policy: SubmitPolicy = o.resubmitQueue && prng.chance(0.3) ? 'resubmit' : 'fail';
+    const policy: SubmitPolicy = prng.chance(o.resubmitShare) ? 'resubmit' : 'fail';
     // Spread evenly with jitter, so the load is steady rather than bursty.
     const startAtS = Math.min(windowS * 0.95, ((n + prng.float()) / count) * windowS * 0.95);
     const pipelineId = `chaos-${o.seed}-${String(n).padStart(4, '0')}-${shape}`;

@@ -20,6 +20,7 @@ test('flags are checked one by one, each error naming its flag', () => {
     [['--seed', '1', '--minutes', '1', '--faults'], /--faults needs a value/],
     [['--seed', '1', '--minutes', '1', '--json=yes'], /--json takes no value/],
     [['--seed', '1'], /--minutes is required/],
+    [['--seed', '1', '--minutes', '1', '--resubmit-workers', '0', '--resubmit-share', '0.5'], /--resubmit-share: .*--resubmit-workers/],
   ];
   for (const [argv, message] of cases) assert.throws(() => parseChaosArgs(argv), (e: unknown) => e instanceof UsageError && message.test(e.message), argv.join(' '));
   assert.deepEqual(parseChaosArgs(['--seed', '1', '--minutes', '1', '--faults', 'all']).faults, [...FAULT_KINDS]);
@@ -28,7 +29,7 @@ test('flags are checked one by one, each error naming its flag', () => {
 
 test('a seed names one plan; another seed another', () => {
   const plan = (seed: number) =>
-    planWorkload(new Prng(seed).fork('workload'), { seed, minutes: 2, pipelinesPerMinute: 20, largeOutputs: true, resubmitQueue: true, uploadedInputs: 0.25 });
+    planWorkload(new Prng(seed).fork('workload'), { seed, minutes: 2, pipelinesPerMinute: 20, largeOutputs: true, resubmitShare: 0.3, uploadedInputs: 0.25 });
   const a = plan(7);
   assert.deepEqual(plan(7), a);
   assert.notDeepEqual(plan(8).map((p) => [p.shape, p.policy]), a.map((p) => [p.shape, p.policy]));
