@@ -87,8 +87,12 @@ function withInfraLock(ctx: FaultContext, work: () => Promise<void>): Promise<vo
 
 /** A started pipeline that has not closed yet (checked with Temporal), or undefined. */
 async function pickRunningPipeline(ctx: FaultContext, prng: Prng): Promise<PipelineRecord | undefined> {
-  const started = [...ctx.records.values()].filter((r) => r.startedAtMs !== undefined);
-  for (let tries = 0; tries < 4 && started.length > 0; tries += 1) {
+  // The most recently started ones: older pipelines have mostly closed by now.
+  const started = [...ctx.records.values()]
+    .filter((r) => r.startedAtMs !== undefined)
+    .sort((a, b) => b.startedAtMs! - a.startedAtMs!)
+    .slice(0, 12);
+  for (let tries = 0; tries < 6 && started.length > 0; tries += 1) {
     const candidate = started.splice(prng.int(0, started.length - 1), 1)[0]!;
     const client = ctx.clients[candidate.planned.policy];
     try {
