@@ -111,8 +111,11 @@ export function runCampaign(options: ChaosOptions, log: (line: string) => void):
                 const uploaded = await patiently(() => allClients[p.policy].uploadInput({ bytes: FACE_PNG }, { contentType: 'image/png' }), 300_000);
                 for (const step of p.spec.steps) if (step.kind === 'faceswap') step.params['faceImageUrl'] = uploaded.url;
               }
+              // The moment the start was asked for: the pipeline may submit its first job before the
+              // client's answer arrives, and faults from then on may touch it.
+              const requestedAt = Date.now();
               await patiently(() => allClients[p.policy].start(p.spec));
-              record.startedAtMs = Date.now();
+              record.startedAtMs = requestedAt;
             } catch (error) {
               record.startError = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
             }
