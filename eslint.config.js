@@ -6,7 +6,8 @@ import { builtinModules } from 'node:module';
 const nodeBuiltins = [...builtinModules, ...builtinModules.map((m) => `node:${m}`)];
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'results/'] },
+  // Built workflow bundles kept as test fixtures are generated code.
+  { ignores: ['dist/', 'node_modules/', 'results/', 'test/fixtures/workflow-bundles/', 'packages/*/dist/', 'test/fixtures/client-package/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -3,6 +3,7 @@
  * Nothing below an entry point reads process.env. Errors name the variable and the reason, never
  * the value (some are secrets).
  */
+import { parseIntegrationEnv, type IntegrationSettings } from './callbacks/config.js';
 import { z } from 'zod';
 import type { PipelineTimings } from './contract/activity-contract.js';
 import { DEFAULT_TASK_QUEUE } from './contract/pipeline-contract.js';
@@ -127,6 +128,11 @@ export const workerEnvSchema = z.object({
   PERSIST_HEARTBEAT_TIMEOUT_MS: positiveInt().default(60_000),
   PERSIST_TIMEOUT_MS: positiveInt().default(3_600_000),
   CANCEL_CONFIRM_TIMEOUT_MS: positiveInt().default(60_000),
+  // Stopping the billing is worth a long wait through RunComfy trouble: 45 minutes by default.
+  CANCEL_RETRY_BUDGET_MS: positiveInt().default(45 * 60_000),
+  // Long enough for an on-call fix of the store; capped at RunComfy's 7-day output expiry by the workflow.
+  STORE_OUTAGE_BUDGET_MS: positiveInt().default(6 * 3_600_000),
+  STORE_OUTAGE_MAX_BACKOFF_MS: positiveInt().default(60_000),
   AMBIGUOUS_SUBMIT_POLICY: z.enum(['fail', 'resubmit'], { error: 'expected fail or resubmit' }).default('fail'),
   OUTPUT_URL_MODE: z.enum(['presigned', 'source'], { error: 'expected presigned or source' }).default('presigned'),
   PRESIGN_TTL_SECONDS: positiveInt(7 * 24 * 3600).default(24 * 3600),
@@ -165,6 +171,10 @@ export interface WorkerConfig {
   metricsPort: number;
   temporalMetricsPort: number;
   logLevel: WorkerEnv['LOG_LEVEL'];
+  /** Key prefixes, callback hosts and delivery settings for the backend integration. */
+  integration: IntegrationSettings;
+  /** CALLBACK_SECRET: signs callbacks; reaches only the delivery activity. */
+  callbackSecret?: string;
 }
 
 /** A configuration problem: names each variable and why it was refused. */
@@ -183,8 +193,13 @@ export function copiesWithinBudget(memoryBudgetBytes: number, partSizeBytes: num
 
 export function parseWorkerConfig(env: Readonly<Record<string, string | undefined>>): WorkerConfig {
   const e = parseEnv(workerEnvSchema, env);
+  // Empty strings count as unset, as in most deployment tools.
+  const integration = parseIntegrationEnv(Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== '')));
+  if (integration.problems.length > 0) throw new ConfigError(integration.problems);
   const partSizeBytes = e.COPY_PART_SIZE_MB * MIB;
   return {
+    integration: integration.settings,
+    ...(integration.callbackSecret ? { callbackSecret: integration.callbackSecret } : {}),
     temporal: temporalSettings(e),
     runcomfy: { baseUrl: e.RUNCOMFY_BASE_URL, token: e.RUNCOMFY_TOKEN, inferenceApiVersion: e.RUNCOMFY_INFERENCE_API_VERSION },
     store: { endpoint: e.R2_ENDPOINT, bucket: e.R2_BUCKET, accessKeyId: e.R2_ACCESS_KEY_ID, secretAccessKey: e.R2_SECRET_ACCESS_KEY, region: e.R2_REGION, forcePathStyle: e.R2_FORCE_PATH_STYLE, partSizeBytes, queueSize: e.COPY_QUEUE_SIZE },
@@ -198,6 +213,9 @@ export function parseWorkerConfig(env: Readonly<Record<string, string | undefine
       persistHeartbeatTimeoutMs: e.PERSIST_HEARTBEAT_TIMEOUT_MS,
       persistTimeoutMs: e.PERSIST_TIMEOUT_MS,
       cancelTimeoutMs: e.CANCEL_CONFIRM_TIMEOUT_MS,
+      cancelRetryBudgetMs: e.CANCEL_RETRY_BUDGET_MS,
+      storeOutageBudgetMs: e.STORE_OUTAGE_BUDGET_MS,
+      storeOutageMaxBackoffMs: e.STORE_OUTAGE_MAX_BACKOFF_MS,
     },
     ambiguousSubmitPolicy: e.AMBIGUOUS_SUBMIT_POLICY,
     outputUrlMode: e.OUTPUT_URL_MODE,

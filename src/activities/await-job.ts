@@ -1,5 +1,5 @@
 import { Context } from '@temporalio/activity';
-import { ApplicationFailure } from '@temporalio/common';
+import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import { isRunComfyError } from '../runcomfy/errors.js';
 import type { AwaitJobHeartbeat, AwaitJobInput, AwaitJobResult } from '../contract/activity-contract.js';
 import { STEP_FAILURE_TYPES } from '../contract/pipeline-contract.js';
@@ -20,7 +20,7 @@ const INTERVAL_GROWTH = 1.5;
  * deadline), and rides out transient API errors without failing the step.
  */
 export function createAwaitJob(deps: ActivityDeps) {
-  return async function awaitJob(input: AwaitJobInput): Promise<AwaitJobResult> {
+  const poll = async function pollPhase(input: AwaitJobInput): Promise<AwaitJobResult> {
     const ctx = Context.current();
     const resumed = ctx.info.heartbeatDetails as AwaitJobHeartbeat | undefined;
     let statusReads = resumed?.statusReads ?? 0;
@@ -97,6 +97,22 @@ export function createAwaitJob(deps: ActivityDeps) {
       const remainingMs = input.budgetMs - (Date.now() - input.phaseStartedAtMs);
       await pause(Math.max(0, Math.min(intervalMs, remainingMs + 1)));
       intervalMs = Math.min(intervalMs * INTERVAL_GROWTH, maxIntervalMs);
+    }
+  };
+
+  return async function awaitJob(input: AwaitJobInput): Promise<AwaitJobResult> {
+    if (input.phase !== 'run') return poll(input);
+    // GPU time per deployment, counted once per job when its run phase ends: finished, cancelled or over budget.
+    let ended = false;
+    try {
+      const result = await poll(input);
+      ended = true;
+      return result;
+    } catch (error) {
+      ended = error instanceof CancelledFailure || (error instanceof ApplicationFailure && error.type === STEP_FAILURE_TYPES.runBudgetExceeded);
+      throw error;
+    } finally {
+      if (ended) deps.metrics?.gpuSeconds?.(input.deploymentId, Math.max(0, Date.now() - input.phaseStartedAtMs) / 1000);
     }
   };
 }

@@ -1,3 +1,4 @@
+import type { IntegrationSettings } from '../callbacks/config.js';
 import type { DeploymentRegistry } from '../pipeline/registry.js';
 import type { RunComfyClient } from '../runcomfy/client.js';
 import type { AmbiguousSubmitPolicy, PipelineTimings } from '../contract/activity-contract.js';
@@ -10,7 +11,9 @@ export interface OutputStore {
     contentType?: string;
     signal?: AbortSignal;
     onProgress?: (bytesCopied: number) => void;
-  }): Promise<{ key: string; bytes: number; sha256: string; contentType: string; alreadyPresent: boolean }>;
+    requestId?: string;
+    stagingName?: string;
+  }): Promise<{ key: string; bytes: number; sha256: string; contentType: string; alreadyPresent: boolean; reusedBytes?: number }>;
   presignGet(key: string, options: { expiresInSeconds: number }): Promise<string>;
 }
 
@@ -22,7 +25,13 @@ export interface PipelineMetrics {
   bytesCopied(bytes: number): void;
   jobFinished(kind: string, outcome: string): void;
   jobCancelled(outcome: string): void;
+  /** Bytes of a copy that a crashed attempt had already uploaded (resumed, not sent again). */
+  copyResumed?(bytes: number): void;
   stepSucceeded(kind: string, durationSeconds: number): void;
+  /** One callback delivery attempt and the HTTP status it got. */
+  callbackAttempt?(httpStatus: number): void;
+  /** GPU time of a job on a deployment (its run phase, seconds), when the job ends or is cancelled. */
+  gpuSeconds?(deploymentId: string, seconds: number): void;
 }
 
 export const noMetrics: PipelineMetrics = {
@@ -46,6 +55,8 @@ export interface ActivitySettings {
   deploymentCacheTtlMs: number;
   /** Output files copied at once by this worker (each holds partSize × (queueSize + 1) bytes). */
   maxConcurrentCopies: number;
+  /** Output key prefixes, callback hosts and delivery settings (absent: no templates, no callbacks). */
+  integration?: IntegrationSettings;
 }
 
 /** Everything the activities need, made once by the worker. */
@@ -56,4 +67,6 @@ export interface ActivityDeps {
   registry: () => DeploymentRegistry;
   settings: ActivitySettings;
   metrics?: PipelineMetrics;
+  /** Signs callbacks; only the delivery activity reads it. */
+  callbackSecret?: string;
 }

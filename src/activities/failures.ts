@@ -64,9 +64,15 @@ export function storageFailure(error: unknown): ApplicationFailure {
   if (error instanceof ApplicationFailure) return error;
   if (isStoreError(error)) {
     const expired = error.name === 'SourceNotFoundError' || error.code === 'SOURCE_NOT_FOUND';
+    // A refusal by the store itself (403, no such bucket, bad credentials) needs a person, not a retry.
+    const misconfigured = !expired && !error.retryable && error.name === 'ObjectStoreRequestError';
     return ApplicationFailure.create({
-      type: expired ? STEP_FAILURE_TYPES.outputExpired : STEP_FAILURE_TYPES.storage,
-      message: expired ? `the output file is gone at its source (expired or deleted): ${error.message}` : error.message,
+      type: expired ? STEP_FAILURE_TYPES.outputExpired : misconfigured ? STEP_FAILURE_TYPES.storageMisconfigured : STEP_FAILURE_TYPES.storage,
+      message: expired
+        ? `the output file is gone at its source (expired or deleted): ${error.message}`
+        : misconfigured
+          ? `the object store refused the copy; check the bucket name, the credentials and their permissions (R2_BUCKET, R2_ACCESS_KEY_ID): ${error.message}`
+          : error.message,
       cause: error,
       nonRetryable: expired || !error.retryable,
     });

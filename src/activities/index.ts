@@ -1,5 +1,6 @@
 import { createAwaitJob } from './await-job.js';
 import { createCancelJob } from './cancel-job.js';
+import { createDeliverCallback } from './deliver-callback.js';
 import type { ActivityDeps } from './deps.js';
 import { createFetchJobResult } from './fetch-job-result.js';
 import { createPersistOutputs } from './persist-outputs.js';
@@ -20,6 +21,7 @@ export function createActivities(deps: ActivityDeps) {
     fetchJobResult: createFetchJobResult(deps),
     persistOutputs: createPersistOutputs(deps),
     cancelJob: createCancelJob(deps),
+    deliverCallback: createDeliverCallback(deps),
   };
 }
 

@@ -1,6 +1,7 @@
 import { Context } from '@temporalio/activity';
 import type { PersistOutputsHeartbeat, PersistOutputsInput, PersistOutputsResult } from '../contract/activity-contract.js';
 import type { PersistedOutput } from '../contract/pipeline-contract.js';
+import { expandKeyTemplate } from '../storage/key-template.js';
 import { deterministicOutputKey } from '../storage/output-key.js';
 import type { ActivityDeps } from './deps.js';
 import { cancellationOf, storageFailure } from './failures.js';
@@ -18,15 +19,29 @@ export function createPersistOutputs(deps: ActivityDeps) {
   return async function persistOutputs(input: PersistOutputsInput): Promise<PersistOutputsResult> {
     const ctx = Context.current();
     const progress: PersistOutputsHeartbeat = { bytesCopied: 0, filesDone: 0, filesTotal: input.outputs.length };
+    // A copy queued for a memory slot, or waiting for a slow first byte, is alive: it heartbeats on a
+    // timer as well as on progress, so it never times out while it waits its turn.
+    const ticker = setInterval(() => ctx.heartbeat(progress), Math.max(10, Math.floor((ctx.info.heartbeatTimeoutMs ?? 60_000) / 3)));
+    try {
+      return await copyAll(ctx, input, progress);
+    } finally {
+      clearInterval(ticker);
+    }
+  };
+
+  async function copyAll(ctx: Context, input: PersistOutputsInput, progress: PersistOutputsHeartbeat): Promise<PersistOutputsResult> {
     const usedKeys = new Set<string>();
     const persisted: PersistedOutput[] = [];
     // Files of a resubmitted job get keys of their own: a key always holds one job's bytes.
     const attempt = input.attempt !== undefined && input.attempt > 1 ? { attempt: input.attempt } : {};
     for (const [index, output] of input.outputs.entries()) {
       const parts = { pipelineId: input.pipelineId, stepId: input.stepId, nodeId: output.nodeId, ...attempt };
-      let key = deterministicOutputKey({ ...parts, filename: output.filename });
-      // Two files of one node with the same name must not overwrite each other.
-      if (usedKeys.has(key)) key = deterministicOutputKey({ ...parts, filename: `${index}-${output.filename}` });
+      let key = input.keyTemplate
+        ? expandKeyTemplate({ ...input.keyTemplate, pipelineId: input.pipelineId, stepId: input.stepId, attempt: input.attempt ?? 1, index, nodeId: output.nodeId, filename: output.filename, allowedPrefixes: deps.settings.integration?.allowedKeyPrefixes ?? [] })
+        : deterministicOutputKey({ ...parts, filename: output.filename });
+      // Two files of one node with the same name must not overwrite each other, nor may the renamed
+      // one land on another file's name (`2-x.png`, `x.png`, `x.png`). A template's {index} keeps its keys apart.
+      for (let n = 0; usedKeys.has(key) && !input.keyTemplate; n++) key = deterministicOutputKey({ ...parts, filename: `${index}-${n > 0 ? `${n}-` : ''}${output.filename}` });
       usedKeys.add(key);
       const bytesBefore = progress.bytesCopied;
       try {
@@ -35,6 +50,10 @@ export function createPersistOutputs(deps: ActivityDeps) {
             deps.store.persistFromUrl({
               sourceUrl: output.url,
               key,
+              // The object records its job: bytes of another request at this key are replaced.
+              requestId: input.requestId,
+              // Staging named after the output key (pipeline, step, file): a retry clears what a crash left.
+              stagingName: key,
               signal: ctx.cancellationSignal,
               onProgress: (bytes) => {
                 progress.bytesCopied = bytesBefore + bytes;
@@ -44,6 +63,10 @@ export function createPersistOutputs(deps: ActivityDeps) {
           ctx.cancellationSignal,
         );
         if (!stored.alreadyPresent) deps.metrics?.bytesCopied(stored.bytes);
+        if (stored.reusedBytes) {
+          deps.metrics?.copyResumed?.(stored.reusedBytes);
+          ctx.log.info('copy resumed from parts a crashed attempt had stored', { stepId: input.stepId, requestId: input.requestId, key, reusedBytes: stored.reusedBytes });
+        }
         progress.bytesCopied = bytesBefore + stored.bytes;
         progress.filesDone++;
         ctx.heartbeat(progress);
@@ -67,5 +90,5 @@ export function createPersistOutputs(deps: ActivityDeps) {
     if (input.stepStartedAtMs !== undefined) deps.metrics?.stepSucceeded(input.stepKind ?? 'unknown', (Date.now() - input.stepStartedAtMs) / 1000);
     ctx.log.info('outputs persisted', { stepId: input.stepId, requestId: input.requestId, files: persisted.length, bytes: progress.bytesCopied });
     return { outputs: persisted };
-  };
+  }
 }

@@ -1,5 +1,7 @@
 import { ApplicationFailure } from '@temporalio/common';
+import { emptyIntegrationSettings, type IntegrationSettings } from '../callbacks/config.js';
 import { checkBindings, type BindingProblem } from '../pipeline/bindings-check.js';
+import { integrationIssues } from '../pipeline/integration.js';
 import { defaultMaxJobAttempts, registryEntry, type DeploymentRegistry } from '../pipeline/registry.js';
 import { validatePipelineSpec } from '../pipeline/spec.js';
 import { ERROR_CODES, isRunComfyError } from '../runcomfy/errors.js';
@@ -13,11 +15,11 @@ import { runComfyFailure } from './failures.js';
  * deployment's stored graph, before any job is submitted: a mistake costs no GPU time.
  */
 export function createPreparePipeline(deps: ActivityDeps) {
-  const graphCache = new Map<string, { graph: unknown; fetchedAtMs: number }>();
+  const graphCache = new Map<string, { graph: unknown; hardware: readonly string[]; fetchedAtMs: number }>();
 
-  async function deploymentGraph(deploymentKey: string, deploymentId: string): Promise<unknown> {
+  async function deploymentGraph(deploymentKey: string, deploymentId: string): Promise<{ graph: unknown; hardware: readonly string[] }> {
     const cached = graphCache.get(deploymentId);
-    if (cached && Date.now() - cached.fetchedAtMs < deps.settings.deploymentCacheTtlMs) return cached.graph;
+    if (cached && Date.now() - cached.fetchedAtMs < deps.settings.deploymentCacheTtlMs) return cached;
     try {
       const deployment = await deps.runcomfy.getDeployment(deploymentId, { includes: ['payload'] });
       const graph = deployment.payload?.workflowApiJson;
@@ -28,8 +30,10 @@ export function createPreparePipeline(deps: ActivityDeps) {
           nonRetryable: true,
         });
       }
-      graphCache.set(deploymentId, { graph, fetchedAtMs: Date.now() });
-      return graph;
+      // The hardware is reported with each step's GPU facts (credits are priced per machine).
+      const entry = { graph, hardware: deployment.hardware, fetchedAtMs: Date.now() };
+      graphCache.set(deploymentId, entry);
+      return entry;
     } catch (error) {
       if (isRunComfyError(error) && error.code === ERROR_CODES.notFound) {
         throw ApplicationFailure.create({
@@ -50,7 +54,12 @@ export function createPreparePipeline(deps: ActivityDeps) {
       throw invalidSpecFailure(validation.issues);
     }
     const spec = validation.spec;
+    const integration = deps.settings.integration ?? emptyIntegrationSettings();
+    const integrationProblems = integrationIssues(spec, { allowedKeyPrefixes: integration.allowedKeyPrefixes, callbackHosts: integration.callbackHosts });
+    if (spec.callback && !integration.callbacksEnabled) integrationProblems.push({ path: 'callback', message: 'callback needs CALLBACK_SECRET on the worker: callbacks are always signed' });
+    if (integrationProblems.length > 0) throw invalidSpecFailure(integrationProblems);
     const steps: Record<string, ResolvedStep> = {};
+    const hardware: Record<string, readonly string[]> = {};
     const problems: BindingProblem[] = [];
     const checked = new Set<string>();
     for (const step of spec.steps) {
@@ -64,7 +73,9 @@ export function createPreparePipeline(deps: ActivityDeps) {
       };
       if (checked.has(step.deployment)) continue;
       checked.add(step.deployment);
-      problems.push(...checkBindings(deployment, await deploymentGraph(step.deployment, deployment.deploymentId), step.deployment));
+      const fetched = await deploymentGraph(step.deployment, deployment.deploymentId);
+      hardware[step.deployment] = fetched.hardware;
+      problems.push(...checkBindings(deployment, fetched.graph, step.deployment));
     }
     if (problems.length > 0) {
       throw ApplicationFailure.create({
@@ -79,6 +90,21 @@ export function createPreparePipeline(deps: ActivityDeps) {
       timings: deps.settings.timings,
       ambiguousSubmitPolicy: deps.settings.ambiguousSubmitPolicy,
       outputUrlMode: spec.options?.outputUrlMode ?? deps.settings.outputUrlMode,
+      ...preparedIntegration(spec.callback?.url ?? integration.defaultCallbackUrl, integration, hardware, steps),
     };
+  };
+}
+
+/** What the workflow needs of the integration: the callback target (no secret) and each step's hardware. */
+function preparedIntegration(
+  callbackUrl: string | undefined,
+  integration: IntegrationSettings,
+  hardware: Record<string, readonly string[]>,
+  steps: Record<string, ResolvedStep>,
+): Pick<PreparedPipeline, 'callbacks' | 'hardware'> {
+  const byStep = Object.fromEntries(Object.entries(steps).map(([stepId, step]) => [stepId, [...(hardware[step.deploymentKey] ?? [])]]));
+  return {
+    hardware: byStep,
+    ...(callbackUrl && integration.callbacksEnabled ? { callbacks: { url: callbackUrl, retryWindowMs: integration.callbackRetryWindowMs, timeoutMs: integration.callbackTimeoutMs } } : {}),
   };
 }

@@ -10,7 +10,11 @@ import { submitFailure } from './failures.js';
  */
 export function createSubmitJob(deps: ActivityDeps) {
   return async function submitJob(input: SubmitJobInput): Promise<SubmitJobResult> {
-    const signal = Context.current().cancellationSignal;
+    // Not the activity's cancellation signal: the workflow never cancels a submit (it runs
+    // non-cancellable), so that signal only fires on worker shutdown, and aborting a POST in flight
+    // would turn a probably accepted job into an unknown outcome. The shutdown grace period lets it
+    // finish; the submit timeout bounds it.
+    const signal = AbortSignal.timeout(deps.settings.timings.submitTimeoutMs);
     const metrics = deps.metrics;
     try {
       const inputUrls: Record<string, string> = {};

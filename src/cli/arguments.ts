@@ -16,7 +16,7 @@ Commands:
   cancel <id> --reason <text> [--requested-by <who>]
                                              cancel: RunComfy jobs are cancelled, stored outputs kept
   result <id>                                wait for the end; outputs with R2 keys, sizes, sha256, links
-  list [--status <s>] [--since <time>] [--limit <n>]
+  list [--status <s>] [--since <time>] [--limit <n>] [--user <uuid>] [--character <uuid>]
                                              pipelines, newest first; status: ${PIPELINE_LIST_STATUSES.join(', ')};
                                              time: ISO 8601 or relative (30m, 12h, 7d)
   deployments list                           RunComfy deployments and the registry keys using them
@@ -60,7 +60,7 @@ export const COMMAND_OPTIONS: Record<string, readonly string[]> = {
   watch: ['interval-ms'],
   cancel: ['reason', 'requested-by'],
   result: [],
-  list: ['status', 'since', 'limit'],
+  list: ['status', 'since', 'limit', 'user', 'character'],
   'deployments list': [],
   'deployments inspect': [],
 };
@@ -116,6 +116,8 @@ export function parseCommandLine(argv: readonly string[]): { values: Values & { 
       'requested-by': { type: 'string' },
       status: { type: 'string' },
       since: { type: 'string' },
+      user: { type: 'string' },
+      character: { type: 'string' },
       limit: { type: 'string' },
       'interval-ms': { type: 'string' },
     },

@@ -1,4 +1,5 @@
 /** The pipeline commands: start, status, watch, cancel, result, list. */
+import { isUuid } from '../pipeline/integration.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { PIPELINE_LIST_STATUSES, PipelineCancelledError, type PipelineClient, type PipelineListStatus, type PipelineStatusView, type StepOutput } from '../client/index.js';
 import { formatBytes, formatDuration } from '../format.js';
@@ -184,7 +185,14 @@ export async function listCommand(ctx: Context, values: Values, positionals: rea
   }
   const since = typeof values['since'] === 'string' ? parseSince(values['since']) : undefined;
   const limit = optionalInteger(values, 'limit', 1) ?? 50;
-  const summaries = await (await ctx.pipelines()).list({ ...(status ? { status: status as PipelineListStatus } : {}), ...(since ? { since } : {}), limit });
+  const correlation: { userId?: string; characterId?: string } = {};
+  for (const [option, field] of [['user', 'userId'], ['character', 'characterId']] as const) {
+    const value = values[option];
+    if (typeof value !== 'string') continue;
+    if (!isUuid(value)) throw new UsageError(`--${option}: expected a UUID (8-4-4-4-12 hex digits)`);
+    correlation[field] = value;
+  }
+  const summaries = await (await ctx.pipelines()).list({ ...(status ? { status: status as PipelineListStatus } : {}), ...(since ? { since } : {}), limit, ...correlation });
   if (ctx.json) {
     printJson({ pipelines: summaries });
   } else if (summaries.length === 0) {

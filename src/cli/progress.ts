@@ -55,6 +55,9 @@ function stepDetail(step: StepProgress, live: LiveStepStatus | undefined, barAtM
     parts.push(`${step.outputs.length} output${step.outputs.length === 1 ? '' : 's'}, ${formatBytes(bytes)}`);
   }
   if (step.attempts.length > 1) parts.push(`job attempt ${step.attempts.length}`);
+  const lastAttempt = step.attempts.at(-1);
+  if (step.state === 'waiting-for-store' && lastAttempt?.error) parts.push(lastAttempt.error);
+  if (lastAttempt?.cancelOutcome) parts.push(`RunComfy cancel ${lastAttempt.cancelOutcome}${lastAttempt.cancelOutcome === 'unconfirmed' ? ' (the job may still be billing)' : ''}`);
   if (live?.lastFailure) parts.push(`retrying after: ${live.lastFailure}`);
   if (step.requestId) parts.push(`request ${step.requestId.slice(0, 8)}`);
   if (step.error) parts.push(`${step.error.type}: ${step.error.message}`);

@@ -1,5 +1,5 @@
 /** Human-readable output of the CLI: status blocks, step lines and output listings (`--json` aside). */
-import type { LiveStepStatus, PipelineStatusView } from '../client/index.js';
+import type { LiveStepStatus, PipelineGpuFacts, PipelineStatusView } from '../client/index.js';
 import { formatBytes, formatDuration } from '../format.js';
 import type { PersistedOutput, StepProgress } from '../contract/pipeline-contract.js';
 import type { ClientConfig } from '../config.js';
@@ -31,6 +31,10 @@ export function stepLine(step: StepProgress, live: LiveStepStatus | undefined, n
   if (live?.bytesCopied !== undefined) parts.push(`${formatBytes(live.bytesCopied)} copied${live.filesTotal ? ` (${live.filesDone ?? 0}/${live.filesTotal} files)` : ''}`);
   if (step.outputs.length > 0) parts.push(`${step.outputs.length} file${step.outputs.length === 1 ? '' : 's'}, ${formatBytes(step.outputs.reduce((sum, o) => sum + o.bytes, 0))}`);
   if (step.attempts.length > 1) parts.push(`attempt ${step.attempts.length}`);
+  const lastAttempt = step.attempts.at(-1);
+  if (step.state === 'waiting-for-store' && lastAttempt?.error) parts.push(lastAttempt.error.slice(0, 160));
+  // A cancel RunComfy never confirmed may still be billing: say so where the operator looks.
+  if (lastAttempt?.cancelOutcome) parts.push(`RunComfy cancel ${lastAttempt.cancelOutcome}${lastAttempt.cancelOutcome === 'unconfirmed' ? ' (the job may still be billing)' : ''}`);
   if (live?.lastFailure) parts.push(`retrying: ${live.lastFailure.slice(0, 80)}`);
   if (step.error) parts.push(`error: ${step.error.message.slice(0, 160)}`);
   return parts.join('  ');
@@ -42,6 +46,7 @@ export function statusLines(view: PipelineStatusView, now: number): string[] {
   const lines = [`pipeline ${view.pipelineId}: ${view.status} (${done}/${view.steps.length} steps done, ${elapsed}, Temporal ${view.runStatus})`];
   const idWidth = Math.max(4, ...view.steps.map((s) => s.id.length));
   for (const step of view.steps) lines.push(stepLine(step, view.live?.[step.id], now, idWidth));
+  if (view.gpu) lines.push(gpuLine(view.gpu));
   if (view.cancelReason) lines.push(`  cancel reason: ${view.cancelReason}`);
   // A step's error already says it; the failure line is for failures no step carries (terminated, invalid binding).
   if (view.failure && !view.steps.some((s) => s.error)) lines.push(`  failure: ${view.failure.failureType}: ${view.failure.message}`);
@@ -54,4 +59,13 @@ export function printOutputs(outputs: readonly (PersistedOutput & { stepId: stri
     if (output.url) writeOut(`    ${output.url}`);
   }
   if (!canPresign && outputs.length > 0) writeOut('  (set R2_ENDPOINT, R2_BUCKET, R2_ACCESS_KEY_ID and R2_SECRET_ACCESS_KEY to print download links)');
+}
+
+/** Which steps spent GPU time (what the backend charges) and which did not (what it refunds). */
+export function gpuLine(gpu: PipelineGpuFacts): string {
+  const spent = gpu.steps
+    .filter((s) => s.gpuSpent)
+    .map((s) => `${s.stepId} ${s.runSeconds.toFixed(1)} s run + ${s.queueSeconds.toFixed(1)} s queued${s.hardware?.length ? ` on ${s.hardware.join('/')}` : ''}${s.attempts.length > 1 ? ` (${s.attempts.length} jobs)` : ''}`);
+  const none = gpu.totals.stepsWithoutGpu;
+  return `  GPU: ${spent.length > 0 ? `spent by ${spent.join(', ')}` : 'none spent'}${none.length > 0 ? `; none by ${none.join(', ')}` : ''}`;
 }

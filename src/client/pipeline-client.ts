@@ -18,6 +18,7 @@ import {
 import type { LoadedDataConverter } from '@temporalio/common';
 import { inspect } from 'node:util';
 import type { DeploymentRegistry } from '../pipeline/registry.js';
+import { gpuFactsOf } from '../pipeline/gpu-facts.js';
 import { validatePipelineSpec } from '../pipeline/spec.js';
 import {
   cancelPipelineSignal,
@@ -33,6 +34,7 @@ import {
 import { pipelineStatusSearchAttribute } from '../contract/search-attributes.js';
 import type { PipelineStorage, UploadedInput, UploadInputOptions } from '../storage/inputs.js';
 import type { ObjectStore } from '../storage/object-store.js';
+import { correlationAttributes, correlationClauses, correlationOfMemo, integrationIssuesOf, type IntegrationChecks } from './correlation.js';
 import {
   InvalidPipelineSpecError,
   PipelineAlreadyStartedError,
@@ -89,6 +91,7 @@ export class PipelineClient {
   readonly #presignTtlSeconds: number;
   readonly #registry: DeploymentRegistry | undefined;
   readonly #queryTimeoutMs: number;
+  readonly #integration: IntegrationChecks;
   readonly #activitySteps = new Map<string, Map<string, string>>();
   #owned: OwnedResources = {};
 
@@ -100,6 +103,7 @@ export class PipelineClient {
     this.#presignTtlSeconds = options.presignTtlSeconds ?? DEFAULT_CLIENT_PRESIGN_TTL_SECONDS;
     this.#registry = options.registry;
     this.#queryTimeoutMs = options.queryTimeoutMs ?? DEFAULT_QUERY_TIMEOUT_MS;
+    this.#integration = options.integration ?? {};
     if (!Number.isInteger(this.#presignTtlSeconds) || this.#presignTtlSeconds < 1 || this.#presignTtlSeconds > 7 * 24 * 3600) {
       throw new RangeError('presignTtlSeconds must be a whole number of seconds between 1 and 604800 (7 days)');
     }
@@ -128,6 +132,7 @@ export class PipelineClient {
         ...(options.presignTtlSeconds !== undefined ? { presignTtlSeconds: options.presignTtlSeconds } : {}),
         ...(options.registry !== undefined ? { registry: options.registry } : {}),
         ...(options.queryTimeoutMs !== undefined ? { queryTimeoutMs: options.queryTimeoutMs } : {}),
+        ...(options.integration !== undefined ? { integration: options.integration } : {}),
       });
       pipelineClient.#owned = { connection, ...(storage ? { storage } : {}) };
       return pipelineClient;
@@ -153,6 +158,8 @@ export class PipelineClient {
     const validation = validatePipelineSpec(spec, this.#registry);
     if (!validation.ok) throw new InvalidPipelineSpecError(withUploadHints(validation.issues));
     const valid = validation.spec;
+    const integration = integrationIssuesOf(valid, this.#integration);
+    if (integration.length > 0) throw new InvalidPipelineSpecError(integration);
     const { pipelineId } = valid;
     const workflowId = pipelineWorkflowId(pipelineId);
     const digest = specSha256(valid);
@@ -164,9 +171,9 @@ export class PipelineClient {
         // An id never runs twice, even once closed: a retried start must not pay for a second run.
         workflowIdReusePolicy: 'REJECT_DUPLICATE',
         workflowIdConflictPolicy: 'FAIL',
-        memo: { pipelineId, specSha256: digest, ...(valid.labels ? { labels: valid.labels } : {}) },
+        memo: { pipelineId, specSha256: digest, ...(valid.labels ? { labels: valid.labels } : {}), ...(valid.correlation ? { correlation: valid.correlation } : {}) },
         // Set at start so listings find the pipeline before its first workflow task runs.
-        typedSearchAttributes: [{ key: pipelineStatusSearchAttribute, value: 'running' }],
+        typedSearchAttributes: [{ key: pipelineStatusSearchAttribute, value: 'running' }, ...correlationAttributes(valid)],
         staticSummary: summaryOf(valid),
       });
       return { pipelineId, workflowId, runId: handle.firstExecutionRunId, alreadyStarted: false };
@@ -192,6 +199,9 @@ export class PipelineClient {
       runId: description.runId,
       runStatus,
       webUiPath: `/namespaces/${encodeURIComponent(this.namespace)}/workflows/${encodeURIComponent(description.workflowId)}/${encodeURIComponent(description.runId)}/history`,
+      // The backend's ids, whatever the source of the progress (the memo has them from the start).
+      ...correlationOfMemo(description.memo ?? {}),
+      ...(isRecord(description.memo?.labels) ? { labels: description.memo.labels as Record<string, string> } : {}),
     };
 
     if (runStatus === 'RUNNING') {
@@ -212,12 +222,12 @@ export class PipelineClient {
         });
         source = 'history';
       }
-      return { ...progress, ...base, ...(Object.keys(live).length > 0 ? { live } : {}), source };
+      return { ...progress, ...base, ...(Object.keys(live).length > 0 ? { live } : {}), gpu: gpuFactsOf(progress, new Date().toISOString()), source };
     }
 
     if (runStatus === 'COMPLETED') {
       const result = await handle.result();
-      return { ...result, ...base, source: 'result' };
+      return { ...result, ...base, gpu: gpuFactsOf(result), source: 'result' };
     }
 
     let failure: PipelineFailureInfo | undefined;
@@ -243,7 +253,7 @@ export class PipelineClient {
       ...(description.closeTime ? { finishedAt: description.closeTime.toISOString() } : {}),
       ...(failure ? { failure } : {}),
     });
-    return { ...progress, ...base, ...(failure ? { failure } : {}), source: 'history' };
+    return { ...progress, ...base, ...(failure ? { failure } : {}), gpu: gpuFactsOf(progress), source: 'history' };
   }
 
   /**
@@ -292,7 +302,8 @@ export class PipelineClient {
     const handle = this.client.workflow.getHandle<PipelineWorkflow>(pipelineWorkflowId(pipelineId));
     let result: PipelineResult;
     try {
-      result = await handle.result();
+      const finished = await handle.result();
+      result = { ...finished, gpu: gpuFactsOf(finished) };
     } catch (error) {
       if (error instanceof WorkflowNotFoundError) throw new PipelineNotFoundError(pipelineId, { cause: error });
       if (!(error instanceof WorkflowFailedError)) throw error;
@@ -333,6 +344,7 @@ export class PipelineClient {
       if (clause === undefined) throw new RangeError(`status must be one of ${Object.keys(LIST_STATUS_QUERIES).join(', ')}`);
       clauses.push(clause);
     }
+    clauses.push(...correlationClauses(filter));
     if (filter.since !== undefined) {
       if (Number.isNaN(filter.since.getTime())) throw new RangeError('since must be a valid date');
       clauses.push(`StartTime >= '${filter.since.toISOString()}'`);
@@ -352,6 +364,7 @@ export class PipelineClient {
         ...(info.closeTime ? { closedAt: info.closeTime.toISOString() } : {}),
         taskQueue: info.taskQueue,
         ...(labels ? { labels } : {}),
+        ...correlationOfMemo(memo),
       });
       if (summaries.length >= limit) break;
     }

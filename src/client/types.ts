@@ -6,6 +6,8 @@ import type { DeploymentRegistry } from '../pipeline/registry.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import type { ObjectStoreConfig } from '../storage/s3-client.js';
 import type { PipelineProgress, PipelineStatus } from '../contract/pipeline-contract.js';
+import type { Correlation } from '../pipeline/integration.js';
+import type { IntegrationChecks } from './correlation.js';
 import type { PipelineFailureInfo } from './errors.js';
 
 /** Temporal's status of the pipeline's workflow run: RUNNING, COMPLETED, FAILED, CANCELLED, TERMINATED, TIMED_OUT… */
@@ -71,6 +73,12 @@ export interface PipelineListFilter {
   since?: Date;
   /** At most this many, newest first (default 100). */
   limit?: number;
+  /** Only pipelines started with this `correlation.userId` (a UUID). */
+  userId?: string;
+  /** Only pipelines started with this `correlation.characterId` (a UUID). */
+  characterId?: string;
+  /** Only pipelines carrying every one of these labels. */
+  labels?: Record<string, string>;
 }
 
 /** One pipeline in a listing (from Temporal's visibility store: eventually consistent, seconds behind at most). */
@@ -86,6 +94,8 @@ export interface PipelineSummary {
   taskQueue: string;
   /** The spec's labels, when it had any. */
   labels?: Record<string, string>;
+  /** The backend's ids the pipeline was started with. */
+  correlation?: Correlation;
 }
 
 /** Result of {@link PipelineClient.start}. */
@@ -117,6 +127,11 @@ export interface PipelineClientCommonOptions {
   registry?: DeploymentRegistry;
   /** How long a running pipeline may take to answer the progress query (default 5000 ms). */
   queryTimeoutMs?: number;
+  /**
+   * The worker's output key prefixes and callback hosts: given here, a spec outside them is refused
+   * by `start` and nothing is started (the worker refuses it too, before any job is submitted).
+   */
+  integration?: IntegrationChecks;
 }
 
 /** Options of {@link PipelineClient.connect}. */

@@ -2,6 +2,7 @@
  * Inputs and outputs of the pipeline's activities: plain JSON, references only (URLs, R2 keys, sizes,
  * hashes), never bytes or secrets, because every value here is stored in workflow history.
  */
+import type { Correlation } from '../pipeline/integration.js';
 import type { DeploymentEntry } from '../pipeline/registry.js';
 import type { PipelineSpec, PipelineStep } from '../pipeline/spec.js';
 import type { PersistedOutput } from './pipeline-contract.js';
@@ -22,6 +23,16 @@ export interface PipelineTimings {
   /** Longest a copy of one step's outputs may take. */
   persistTimeoutMs: number;
   cancelTimeoutMs: number;
+  /**
+   * How long a step keeps retrying a copy while the object store is unavailable (connection
+   * refused, timeouts, 5xx) before the step fails; never beyond RunComfy's output expiry.
+   * Optional: timings frozen by older workers lack it.
+   */
+  storeOutageBudgetMs?: number;
+  /** Longest pause between two copy attempts during a store outage. */
+  storeOutageMaxBackoffMs?: number;
+  /** How long stopping a RunComfy job is retried through RunComfy trouble before it is reported unconfirmed. */
+  cancelRetryBudgetMs?: number;
 }
 
 export interface PreparePipelineInput {
@@ -40,6 +51,19 @@ export interface PreparedPipeline {
   timings: PipelineTimings;
   ambiguousSubmitPolicy: AmbiguousSubmitPolicy;
   outputUrlMode: 'presigned' | 'source';
+  /** Where this pipeline's signed callbacks go (absent: none). The signing secret stays in the worker. */
+  callbacks?: CallbackTarget;
+  /** Per step id: the RunComfy hardware of its deployment, for the step's GPU facts. */
+  hardware?: Record<string, string[]>;
+}
+
+/** A pipeline's callback destination and delivery limits. */
+export interface CallbackTarget {
+  url: string;
+  /** How long one event is retried before it is recorded undelivered. */
+  retryWindowMs: number;
+  /** One delivery attempt's limit. */
+  timeoutMs: number;
 }
 
 /** Where a wired parameter's value comes from: an output persisted by an earlier step. */
@@ -133,6 +157,8 @@ export interface PersistOutputsInput {
   /** For metrics only: the step's kind and when it started (epoch ms, workflow time). */
   stepKind?: string;
   stepStartedAtMs?: number;
+  /** The pipeline's own key layout (spec.outputKeyTemplate) and the values it may use. */
+  keyTemplate?: { template: string; correlation?: Correlation; labels?: Record<string, string> };
 }
 
 export interface PersistOutputsHeartbeat {
@@ -150,6 +176,13 @@ export interface CancelJobInput {
   requestId: string;
   /** How long to keep reading status until the job is terminal. */
   confirmWithinMs: number;
+  /**
+   * Keep retrying the cancel through retryable RunComfy errors for this long, then report
+   * `unconfirmed` (instead of failing). Absent in older histories: one try, errors thrown.
+   */
+  retryForMs?: number;
+  /** For logs only. */
+  stepId?: string;
 }
 
 export interface CancelJobResult {

@@ -6,6 +6,8 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { defineQuery, defineSignal } from '@temporalio/workflow';
 import { summarizeIssues, type PipelineSpecIssue } from '../pipeline/errors.js';
+import type { PipelineGpuFacts } from '../pipeline/gpu-facts.js';
+import type { Correlation } from '../pipeline/integration.js';
 import type { PipelineSpec } from '../pipeline/spec.js';
 import type { StepKind } from '../pipeline/step-kinds.js';
 
@@ -45,6 +47,8 @@ export const STEP_FAILURE_TYPES = {
   noOutputs: 'NoOutputs',
   remoteApi: 'RunComfyApiError',
   storage: 'StorageError',
+  /** The object store refuses the copy for a reason retrying cannot fix (403, no such bucket, bad credentials). */
+  storageMisconfigured: 'StorageMisconfigured',
 } as const;
 
 /** Input of the pipeline workflow. */
@@ -60,6 +64,8 @@ export type StepState =
   | 'running'
   | 'fetching-result'
   | 'persisting'
+  /** The copy failed because the object store is unreachable; it is retried within the outage budget. */
+  | 'waiting-for-store'
   | 'retry-backoff'
   | 'succeeded'
   | 'failed'
@@ -90,6 +96,12 @@ export interface JobAttempt {
   /** Last status seen: queued, running, succeeded, failed, cancelled, unknown. */
   status: string;
   error?: string;
+  /**
+   * Set when the pipeline asked RunComfy to cancel this job: `confirmed` (RunComfy says cancelled),
+   * `already-finished` (it ended on its own first) or `unconfirmed` (no confirmation within the
+   * cancel budget: the job may still be billing, someone must look).
+   */
+  cancelOutcome?: 'confirmed' | 'already-finished' | 'unconfirmed';
 }
 
 export interface StepProgress {
@@ -104,6 +116,10 @@ export interface StepProgress {
   finishedAt?: string;
   outputs: PersistedOutput[];
   error?: StepError;
+  /** RunComfy deployment id the step's jobs ran on. */
+  deploymentId?: string;
+  /** RunComfy hardware SKUs of that deployment. */
+  hardware?: string[];
 }
 
 export interface StepError {
@@ -122,6 +138,12 @@ export interface PipelineProgress {
   /** The step that made the pipeline fail. */
   failedStepId?: string;
   steps: StepProgress[];
+  /** The backend's ids the pipeline was started with (spec.correlation). */
+  correlation?: Correlation;
+  /** The spec's labels. */
+  labels?: Record<string, string>;
+  /** Which steps spent GPU time and how much (added by the client to status and result). */
+  gpu?: PipelineGpuFacts;
 }
 
 /** What a finished pipeline returns (also when cancelled by signal: outputs kept so far are listed). */

@@ -38,11 +38,11 @@ export interface S3Server {
   /** Stops radosgw, then the OSD, then the monitor, and removes the state it created. */
   stop(): Promise<void>;
   /**
-   * Stops only the gateway (the S3 endpoint refuses connections; stored objects stay): an outage of
-   * the store as clients see it. {@link startGateway} brings it back on the same port.
+   * Stops only the S3 gateway (radosgw): the endpoint refuses connections, the data stays (outage
+   * drills). `kill` sends SIGKILL instead of a clean stop, as a crashed gateway would go.
    */
   stopGateway(options?: { kill?: boolean }): Promise<void>;
-  /** Starts the gateway again after {@link stopGateway}; resolves once it answers. No-op while it runs. */
+  /** Starts the gateway again on the same port and waits until it answers. */
   startGateway(): Promise<void>;
 }
 
@@ -139,17 +139,6 @@ export async function startS3Server(options: S3ServerOptions = {}): Promise<S3Se
 
   const endpoint = `http://127.0.0.1:${rgwPort}`;
   let rgw: SupervisedProcess | undefined;
-  const startRgw = async (): Promise<void> => {
-    const proc = daemon('rgw', bin.radosgw, ['-n', 'client.rgw']);
-    rgw = proc;
-    await waitUntil(
-      async () => {
-        if (proc.hasExited) throw new Error(`radosgw exited:\n${proc.logTail()}`);
-        return (await fetch(endpoint)).ok;
-      },
-      { timeoutMs: options.startTimeoutMs ?? 90_000, intervalMs: 250, what: `radosgw at ${endpoint}` },
-    );
-  };
   try {
     await runToCompletion(bin.monmaptool, ['--create', '--clobber', '--fsid', fsid, '--addv', 'a', `[v2:127.0.0.1:${monPort}]`, join(dir, 'monmap')]);
     await runToCompletion(bin['ceph-mon'], ['-c', conf, '--mkfs', '-i', 'a', '--monmap', join(dir, 'monmap')]);
@@ -157,7 +146,14 @@ export async function startS3Server(options: S3ServerOptions = {}): Promise<S3Se
     const osdId = (await runToCompletion(bin.ceph, ['-c', conf, 'osd', 'create'], { timeoutMs: 60_000 })).trim();
     await runToCompletion(bin['ceph-osd'], ['-c', conf, '-i', osdId, '--mkfs'], { timeoutMs: 120_000 });
     daemon('osd', bin['ceph-osd'], ['-i', osdId]);
-    await startRgw();
+    rgw = daemon('rgw', bin.radosgw, ['-n', 'client.rgw']);
+    await waitUntil(
+      async () => {
+        if (rgw?.hasExited) throw new Error(`radosgw exited:\n${rgw.logTail()}`);
+        return (await fetch(endpoint)).ok;
+      },
+      { timeoutMs: options.startTimeoutMs ?? 90_000, intervalMs: 250, what: `radosgw at ${endpoint}` },
+    );
     await runToCompletion(bin['radosgw-admin'], [
       '-c', conf, 'user', 'create', '--uid', 'rcp-local', '--display-name', 'local pipeline outputs',
       '--access-key', LOCAL_S3_CREDENTIALS.accessKeyId, '--secret-key', LOCAL_S3_CREDENTIALS.secretAccessKey,
@@ -187,19 +183,28 @@ export async function startS3Server(options: S3ServerOptions = {}): Promise<S3Se
       if (ownsWorkDir) rmSync(dir, { recursive: true, force: true });
     },
     async stopGateway(opts) {
-      const proc = rgw;
-      if (!proc || proc.hasExited) return;
+      if (!rgw) return;
+      const gateway = rgw;
+      rgw = undefined;
+      started.splice(started.indexOf(gateway), 1);
       if (opts?.kill) {
-        proc.killGroup('SIGKILL');
-        await proc.waitForExit();
+        gateway.killGroup('SIGKILL');
+        await gateway.waitForExit();
       } else {
-        await proc.stop(10_000);
+        await gateway.stop(10_000);
       }
-      started.splice(started.indexOf(proc), 1);
     },
     async startGateway() {
-      if (rgw && !rgw.hasExited) return;
-      await startRgw();
+      if (rgw) return;
+      const gateway = daemon('rgw', bin.radosgw, ['-n', 'client.rgw']);
+      rgw = gateway;
+      await waitUntil(
+        async () => {
+          if (gateway.hasExited) throw new Error(`radosgw exited:\n${gateway.logTail()}`);
+          return (await fetch(endpoint)).ok;
+        },
+        { timeoutMs: options.startTimeoutMs ?? 90_000, intervalMs: 250, what: `radosgw at ${endpoint}` },
+      );
     },
   };
 }

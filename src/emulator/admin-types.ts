@@ -178,6 +178,8 @@ export interface FaultRuleSpec {
   errorCode?: number;
   message?: string;
   delayMs?: number;
+  /** Download only, with `delay`: send the body at this rate (a slow link, for copies that must be caught mid-way). */
+  bytesPerSecond?: number;
   truncateAfterBytes?: number;
   failure?: JobFailurePlan;
 }
@@ -188,6 +190,8 @@ export interface FaultRule extends FaultRuleSpec {
   /** Applications left; null = unlimited. */
   remaining: number | null;
   hits: number;
+  /** When the rule was applied (epoch ms, the last 100): lets a test check a client's retry spacing. */
+  hitTimesMs: number[];
 }
 
 /** One webhook event and its delivery attempts. */

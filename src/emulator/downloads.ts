@@ -40,5 +40,6 @@ export async function handleDownload(core: EmulatorCore, req: IncomingMessage, r
     return;
   }
   const truncateAfterBytes = fault?.kind === 'truncated_download' ? (fault.truncateAfterBytes ?? Math.floor(media.sizeBytes / 2)) : undefined;
-  await streamMedia(res, media, truncateAfterBytes);
+  const bytesPerSecond = fault?.kind === 'delay' && fault.bytesPerSecond ? fault.bytesPerSecond : undefined;
+  await streamMedia(res, media, truncateAfterBytes, bytesPerSecond === undefined ? undefined : { bytesPerSecond, sleep });
 }

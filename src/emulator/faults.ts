@@ -22,7 +22,7 @@ export function parseFaultSpec(body: unknown): FaultRuleSpec {
   if (spec.probability !== undefined && !(typeof spec.probability === 'number' && spec.probability >= 0 && spec.probability <= 1)) {
     issues.push({ loc: ['body', 'probability'], msg: 'probability must be between 0 and 1', type: 'value_error' });
   }
-  for (const key of ['retryAfterSeconds', 'delayMs', 'truncateAfterBytes', 'errorCode'] as const) {
+  for (const key of ['retryAfterSeconds', 'delayMs', 'truncateAfterBytes', 'errorCode', 'bytesPerSecond'] as const) {
     if (spec[key] !== undefined && !(typeof spec[key] === 'number' && spec[key] >= 0)) issues.push({ loc: ['body', key], msg: `${key} must be a non-negative number`, type: 'value_error' });
   }
   if (spec.statusCode !== undefined && !(typeof spec.statusCode === 'number' && Number.isInteger(spec.statusCode) && spec.statusCode >= 100 && spec.statusCode <= 599)) {
@@ -53,13 +53,13 @@ export class FaultRegistry {
   constructor(private readonly random: () => number) {}
 
   add(spec: FaultRuleSpec): FaultRule {
-    const rule: FaultRule = { ...spec, id: randomUUID(), remaining: spec.count === null ? null : (spec.count ?? 1), hits: 0 };
+    const rule: FaultRule = { ...spec, id: randomUUID(), remaining: spec.count === null ? null : (spec.count ?? 1), hits: 0, hitTimesMs: [] };
     this.rules.push(rule);
     return rule;
   }
 
   list(): FaultRule[] {
-    return this.rules.map((rule) => ({ ...rule }));
+    return this.rules.map((rule) => ({ ...rule, hitTimesMs: [...rule.hitTimesMs] }));
   }
 
   remove(id: string): boolean {
@@ -100,6 +100,8 @@ export class FaultRegistry {
       if (!matches(rule)) continue;
       if (rule.probability !== undefined && rule.probability < 1 && this.random() >= rule.probability) continue;
       rule.hits++;
+      rule.hitTimesMs.push(Date.now());
+      if (rule.hitTimesMs.length > 100) rule.hitTimesMs.shift();
       if (rule.remaining !== null) {
         rule.remaining--;
         if (rule.remaining <= 0) this.rules = this.rules.filter((candidate) => candidate !== rule);

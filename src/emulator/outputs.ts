@@ -251,10 +251,11 @@ function waitForDrainOrClose(res: ServerResponse): Promise<void> {
  * Streams a generated file with backpressure. With `truncateAfterBytes`, the headers still announce
  * the full length but the connection is destroyed after that many body bytes.
  */
-export async function streamMedia(res: ServerResponse, media: MediaFile, truncateAfterBytes?: number): Promise<void> {
+export async function streamMedia(res: ServerResponse, media: MediaFile, truncateAfterBytes?: number, throttle?: { bytesPerSecond: number; sleep: (ms: number) => Promise<void> }): Promise<void> {
   let sent = 0;
   for (const chunk of media.chunks()) {
     if (res.destroyed) return;
+    if (throttle) await throttle.sleep((chunk.length / throttle.bytesPerSecond) * 1000);
     let piece = chunk;
     if (truncateAfterBytes !== undefined && sent + piece.length > truncateAfterBytes) piece = piece.subarray(0, Math.max(0, truncateAfterBytes - sent));
     if (piece.length > 0 && !res.write(piece)) await waitForDrainOrClose(res);

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { PipelineSpecError, formatPath, issuesFromZod, ownValue } from './errors.js';
 import type { PipelineSpecIssue } from './errors.js';
 import { deploymentKeySchema, paramNameSchema, pipelineIdSchema, stepIdSchema } from './identifiers.js';
+import { callbackSpecSchema, correlationSchema, isUuid, keyTemplateProblems } from './integration.js';
 import { checkParamValue } from './param-values.js';
 import { maxJobAttemptsLimit, registryEntry } from './registry.js';
 import type { DeploymentRegistry } from './registry.js';
@@ -98,6 +99,12 @@ const pipelineSpecObjectSchema = z.strictObject({
     .refine((labels) => Object.keys(labels).length <= pipelineMaxLabels, { error: `at most ${pipelineMaxLabels} labels` })
     .optional(),
   options: pipelineOptionsSchema.optional(),
+  /** The backend's ids (user, character); with them the pipeline id is the backend's job id, a UUID. */
+  correlation: correlationSchema.optional(),
+  /** Where outputs go in the bucket, e.g. `users/{userId}/characters/{characterId}/{jobId}_{index}_{rand8}.{ext}`. */
+  outputKeyTemplate: z.string({ error: 'outputKeyTemplate must be a string' }).optional(),
+  /** Where this pipeline's signed progress callbacks go (its host must be allow-listed by the worker). */
+  callback: callbackSpecSchema.optional(),
 });
 
 /**
@@ -125,6 +132,12 @@ function specIssues(spec: z.infer<typeof pipelineSpecObjectSchema>): RawIssue[] 
     else indexById.set(step.id, index);
   });
   const stepIds = [...indexById.keys()];
+  if (spec.correlation !== undefined && !isUuid(spec.pipelineId)) {
+    issues.push({ path: ['pipelineId'], message: 'pipeline id must be a UUID when correlation is set: it is the backend\'s job id' });
+  }
+  if (spec.outputKeyTemplate !== undefined) {
+    for (const problem of keyTemplateProblems(spec.outputKeyTemplate, spec)) issues.push({ path: ['outputKeyTemplate'], message: `outputKeyTemplate ${problem}` });
+  }
 
   spec.steps.forEach((step, index) => {
     const at = (...rest: PropertyKey[]): RawPath => ['steps', index, ...rest];

@@ -145,7 +145,9 @@ export function errorFromSuccessBody(context: FailedCallContext, httpStatus: num
 
 function buildHttpError(context: FailedCallContext, httpStatus: number, headers: IncomingHttpHeaders, body: ParsedErrorBody, inSuccessResponse: boolean): RunComfyError {
   const key = (body.errorCode !== undefined ? keyForApiErrorCode(body.errorCode) : undefined) ?? (inSuccessResponse ? 'apiError' : keyForHttpStatus(httpStatus));
-  const ambiguous = !inSuccessResponse && httpStatus >= 500 && httpStatus !== 503 && !body.isApiErrorBody;
+  // Only a refusal proves a submit was not accepted (4xx, 429, 503 Service Unavailable). A 500 with
+  // RunComfy's JSON error body (500001 "internal") says something broke, not where: the job may exist.
+  const ambiguous = !inSuccessResponse && httpStatus >= 500 && httpStatus !== 503;
   const serverMessage = body.message !== undefined ? truncate(redactSecret(body.message, context.token), MAX_SERVER_MESSAGE_CHARS) : undefined;
   const retryAfterMs = parseRetryAfterMs(headers['retry-after'], context.nowMs);
   const retryable = baseRetryable(key, httpStatus) && !(ambiguous && isNonIdempotentOperation(context.operation));

@@ -21,6 +21,7 @@ import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { isObjectStoreError, ObjectStoreRequestError } from './errors.js';
 import { MAX_PARTS } from './memory-budget.js';
+import { findUnfinishedUploads, resumeUpload, type UnfinishedUpload } from './resumable-upload.js';
 import { toObjectStoreRequestError } from './s3-errors.js';
 import { abortedError, type StreamMeter } from './stream-meter.js';
 
@@ -30,6 +31,8 @@ export const OBJECT_METADATA_KEYS = {
   sha256: 'sha256',
   /** Decimal byte count verified while writing; equal to the object's size when it is complete. */
   bytes: 'source-bytes',
+  /** The RunComfy request whose output this is: an object is reused only for the same request. */
+  requestId: 'runcomfy-request-id',
 } as const;
 
 // Small buffers between the source and the uploader: memory is bounded by parts, not streams.
@@ -42,6 +45,8 @@ export interface WrittenObject {
   sha256: string;
   contentType: string;
   etag: string;
+  /** Bytes found already uploaded by a crashed attempt and not sent again. */
+  reusedBytes?: number;
 }
 
 export interface WriteArgs {
@@ -58,6 +63,13 @@ export interface WriteArgs {
   onProgress: ((bytesCopied: number) => void) | undefined;
   /** Stops the source at once (abort, failure, cleanup); must be idempotent. */
   destroySource: () => void;
+  /** Metadata stored besides the hash and size (e.g. the RunComfy request id). */
+  extraMetadata?: Record<string, string> | undefined;
+  /**
+   * Deterministic staging name (under the staging prefix): a retry after a crash then finds and
+   * aborts the upload the crashed attempt left. Default: a random name.
+   */
+  stagingName?: string | undefined;
 }
 
 /** Settings of an {@link AtomicWriter}, validated by the object store that owns it. */
@@ -132,7 +144,7 @@ export class AtomicWriter {
             Body: body,
             ContentLength: body.byteLength,
             ContentType: contentType,
-            Metadata: objectMetadata(sha256, body.byteLength),
+            Metadata: objectMetadata(sha256, body.byteLength, args.extraMetadata),
           }),
           options,
         ),
@@ -148,7 +160,11 @@ export class AtomicWriter {
   private async storeMultipart(args: WriteArgs, pending: Buffer[]): Promise<WrittenObject> {
     const { key, fullKey, meter, contentType, signal } = args;
     const direct = args.knownSha256 !== undefined && args.knownBytes !== undefined;
-    const target = direct ? fullKey : `${this.keyPrefix}${this.stagingPrefix}${randomUUID()}`;
+    const target = direct ? fullKey : `${this.keyPrefix}${this.stagingPrefix}${args.stagingName ?? randomUUID()}`;
+    // A crashed earlier attempt may have left an upload (or a staging object) at this staging key:
+    // resume it when its parts fit, abort it otherwise.
+    const unfinished = !direct && args.stagingName !== undefined ? await this.clearStaging(target, key, args.partSizeBytes, signal) : undefined;
+    if (unfinished) return this.resumeStaged(args, pending, target, unfinished);
     const body = Readable.from(replay(pending, args.chunks), { objectMode: false, highWaterMark: FEED_HIGH_WATER_MARK_BYTES });
     const upload = new Upload({
       client: this.client,
@@ -157,7 +173,7 @@ export class AtomicWriter {
         Key: target,
         Body: body,
         ContentType: contentType,
-        ...(direct ? { Metadata: objectMetadata(args.knownSha256!, args.knownBytes!) } : {}),
+        ...(direct ? { Metadata: objectMetadata(args.knownSha256!, args.knownBytes!, args.extraMetadata) } : {}),
       },
       partSize: args.partSizeBytes,
       queueSize: this.queueSize,
@@ -179,12 +195,38 @@ export class AtomicWriter {
     if (direct) {
       return { key, bytes: meter.bytes, sha256: args.knownSha256!, contentType, etag: await this.etagOf(uploadEtag, fullKey, key) };
     }
+    return this.moveIntoPlace(args, target);
+  }
 
+  /** Resumes the upload a crashed attempt left, then moves the staging object into place. */
+  private async resumeStaged(args: WriteArgs, pending: Buffer[], target: string, upload: UnfinishedUpload): Promise<WrittenObject> {
+    let reusedBytes: number;
+    try {
+      ({ reusedBytes } = await resumeUpload({
+        client: this.client,
+        bucket: this.bucket,
+        stagingKey: target,
+        upload,
+        partSizeBytes: args.partSizeBytes,
+        chunks: replay(pending, args.chunks),
+        send: (operation, run) => this.call(operation, args.key, args.signal, run),
+      }));
+    } catch (error) {
+      args.destroySource();
+      await this.abortMultipartQuietly(target, upload.uploadId);
+      throw error;
+    }
+    return { ...(await this.moveIntoPlace(args, target)), reusedBytes };
+  }
+
+  /** Server-side copy of a complete staging object to its key with the metadata, then its deletion. */
+  private async moveIntoPlace(args: WriteArgs, target: string): Promise<WrittenObject> {
+    const { key, fullKey, meter, contentType, signal } = args;
     const keepAlive = args.onProgress ? setInterval(() => args.onProgress?.(meter.bytes), this.progressKeepAliveMs) : undefined;
     try {
       if (signal?.aborted) throw abortedError(key, signal);
       const sha256 = meter.sha256();
-      const etag = await this.copyIntoPlace(target, fullKey, key, meter.bytes, objectMetadata(sha256, meter.bytes), contentType, signal);
+      const etag = await this.copyIntoPlace(target, fullKey, key, meter.bytes, objectMetadata(sha256, meter.bytes, args.extraMetadata), contentType, signal);
       return { key, bytes: meter.bytes, sha256, contentType, etag };
     } finally {
       if (keepAlive) clearInterval(keepAlive);
@@ -314,6 +356,17 @@ export class AtomicWriter {
     }
   }
 
+  /**
+   * Deals with what a crashed attempt of the same copy left at `stagingKey`: returns the incomplete
+   * upload worth resuming (parts cut the same way), aborts the others and deletes a staging object.
+   */
+  private async clearStaging(stagingKey: string, key: string, partSizeBytes: number, signal: AbortSignal | undefined): Promise<UnfinishedUpload | undefined> {
+    const { resumable, others } = await findUnfinishedUploads(this.client, this.bucket, stagingKey, partSizeBytes, (operation, run) => this.call(operation, key, signal, run));
+    for (const uploadId of others) await this.abortMultipartQuietly(stagingKey, uploadId);
+    await this.deleteQuietly(stagingKey);
+    return resumable;
+  }
+
   private async deleteQuietly(targetKey: string): Promise<void> {
     try {
       await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: targetKey }));
@@ -323,8 +376,8 @@ export class AtomicWriter {
   }
 }
 
-export function objectMetadata(sha256: string, bytes: number): Record<string, string> {
-  return { [OBJECT_METADATA_KEYS.sha256]: sha256, [OBJECT_METADATA_KEYS.bytes]: String(bytes) };
+export function objectMetadata(sha256: string, bytes: number, extra: Record<string, string> = {}): Record<string, string> {
+  return { ...extra, [OBJECT_METADATA_KEYS.sha256]: sha256, [OBJECT_METADATA_KEYS.bytes]: String(bytes) };
 }
 
 /** Yields the chunks read ahead, then the rest of the stream. Chunks are dropped once yielded. */

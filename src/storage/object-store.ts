@@ -6,13 +6,15 @@
  * - Atomic: an object appears at its key only complete and with its `sha256` and `source-bytes`
  *   metadata. A file of at most one part is hashed while it is buffered and written with one
  *   PutObject. A larger one is streamed by a multipart upload to a staging key
- *   (`<keyPrefix>.staging/<uuid>`), because S3 fixes metadata when a multipart upload starts, before
- *   the hash is known; once complete it is copied server-side to its key with the metadata
+ *   (`<keyPrefix>.staging/<name>`: the output key when the caller gives one, so a retry after a
+ *   crash resumes or aborts what the crash left; else a random name), because S3 fixes metadata
+ *   when a multipart upload starts, before the hash is known; once complete it is copied server-side to its key with the metadata
  *   (CopyObject, or UploadPartCopy above R2's 5 GiB single-copy limit) and the staging object is
  *   deleted. A crash leaves at most an incomplete upload or a staging object under `.staging/`,
  *   never anything at the key; give the bucket a lifecycle rule that expires `.staging/` and aborts
  *   incomplete uploads after a day.
- * - Idempotent: `persistFromUrl` first reads the key's metadata; an object with a `sha256` and a
+ * - Idempotent: `persistFromUrl` first reads the key's metadata; an object (of the same RunComfy
+ *   request, when the caller names one in `requestId`) with a `sha256` and a
  *   `source-bytes` equal to its size is returned as is, without downloading.
  * - Verified: bytes are counted and hashed as they stream; fewer than announced (truncation), more
  *   than announced, or a failed read fails the upload before it completes, and the multipart upload
@@ -30,7 +32,7 @@ import { basename } from 'node:path';
 import { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { DEFAULT_CONTENT_TYPE, resolveContentType } from './content-type.js';
-import { AtomicWriter, OBJECT_METADATA_KEYS, unquoteEtag } from './atomic-writer.js';
+import { AtomicWriter, OBJECT_METADATA_KEYS, unquoteEtag, type WriteArgs } from './atomic-writer.js';
 import {
   DEFAULT_PART_SIZE_BYTES,
   DEFAULT_QUEUE_SIZE,
@@ -95,6 +97,8 @@ export interface StoredObject {
   contentType: string;
   /** The store's ETag, without quotes. */
   etag: string;
+  /** Bytes an earlier, crashed attempt had already uploaded and that were not sent again. */
+  reusedBytes?: number;
 }
 
 /** Result of an idempotent write. */
@@ -110,6 +114,8 @@ export interface ObjectHead {
   sha256?: string;
   contentType: string;
   etag: string;
+  /** The RunComfy request recorded when the object was written, if any. */
+  requestId?: string;
 }
 
 /** Input of {@link ObjectStore.persistFromUrl}. */
@@ -128,6 +134,16 @@ export interface PersistFromUrlInput {
   onProgress?: (bytesCopied: number) => void;
   /** Dispatcher for this download, overriding the store's. */
   fetchDispatcher?: Dispatcher;
+  /**
+   * The RunComfy request that produced the file: recorded in the object's metadata, and an object
+   * already at the key is reused only when it records the same request (else the new bytes win).
+   */
+  requestId?: string;
+  /**
+   * Deterministic name of the staging object under the staging prefix (e.g. the output key, which
+   * names pipeline and step): a retry after a crash finds and aborts the upload the crash left.
+   */
+  stagingName?: string;
 }
 
 /** Input of {@link ObjectStore.putObjectFromStream}. */
@@ -230,12 +246,14 @@ export class ObjectStore {
     if (signal.aborted) throw abortedError(key, signal);
 
     const existing = await this.head(key, { signal });
-    if (existing?.sha256 !== undefined && (input.expectedBytes === undefined || existing.bytes === input.expectedBytes)) {
+    const sameRequest = input.requestId === undefined || existing?.requestId === input.requestId;
+    if (existing?.sha256 !== undefined && sameRequest && (input.expectedBytes === undefined || existing.bytes === input.expectedBytes)) {
       return { key, bytes: existing.bytes, sha256: existing.sha256, contentType: existing.contentType, etag: existing.etag, alreadyPresent: true };
     }
 
     const source: WriteSource = { kind: 'url', sourceUrl: input.sourceUrl, expectedBytes: input.expectedBytes, contentType: input.contentType, fetchDispatcher: input.fetchDispatcher };
-    const stored = await this.write(key, fullKey, source, signal, input.onProgress);
+    const extra = { ...(input.requestId === undefined ? {} : { extraMetadata: { [OBJECT_METADATA_KEYS.requestId]: input.requestId } }), stagingName: input.stagingName };
+    const stored = await this.write(key, fullKey, source, signal, input.onProgress, extra);
     return { ...stored, alreadyPresent: false };
   }
 
@@ -300,11 +318,13 @@ export class ObjectStore {
     const sha256 = metadata[OBJECT_METADATA_KEYS.sha256];
     const recordedBytes = metadata[OBJECT_METADATA_KEYS.bytes];
     const complete = sha256 !== undefined && SHA256_HEX.test(sha256) && recordedBytes === String(bytes);
+    const requestId = metadata[OBJECT_METADATA_KEYS.requestId];
     return {
       bytes,
       contentType: output.ContentType ?? DEFAULT_CONTENT_TYPE,
       etag: unquoteEtag(output.ETag),
       ...(complete ? { sha256 } : {}),
+      ...(requestId === undefined ? {} : { requestId }),
     };
   }
 
@@ -324,7 +344,14 @@ export class ObjectStore {
   }
 
   /** The one write path: opens the source, meters it, hands it to the atomic writer, closes the source. */
-  private async write(key: string, fullKey: string, source: WriteSource, signal: AbortSignal | undefined, onProgress: ((bytesCopied: number) => void) | undefined): Promise<StoredObject> {
+  private async write(
+    key: string,
+    fullKey: string,
+    source: WriteSource,
+    signal: AbortSignal | undefined,
+    onProgress: ((bytesCopied: number) => void) | undefined,
+    extra: Pick<WriteArgs, 'extraMetadata' | 'stagingName'> = {},
+  ): Promise<StoredObject> {
     const opened = await openWriteSource(key, source, signal, { fetchDispatcher: this.fetchDispatcher, maxRedirections: this.maxRedirections });
     try {
       const meter = new StreamMeter({
@@ -348,6 +375,7 @@ export class ObjectStore {
         knownBytes: opened.expectedBytes,
         onProgress,
         destroySource: opened.destroy,
+        ...extra,
       });
     } finally {
       opened.destroy();

@@ -4,7 +4,7 @@
  * the benchmark run it in-process with their own settings.
  */
 import { Connection } from '@temporalio/client';
-import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import { NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
 import { existsSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { fileURLToPath } from 'node:url';
@@ -46,40 +46,68 @@ function connectionOptions(config: WorkerConfig) {
   };
 }
 
+/** The two Operator API calls the check makes (a connection's `operatorService`). */
+export interface SearchAttributeOperator {
+  listSearchAttributes(request: { namespace: string }): Promise<{ customAttributes?: Record<string, unknown> | null }>;
+  addSearchAttributes(request: { namespace: string; searchAttributes: Record<string, number> }): Promise<unknown>;
+}
+
+/** What the search-attribute check found; `warning` is for the operator's log. */
+export interface SearchAttributeCheck {
+  outcome: 'present' | 'added' | 'unverified';
+  warning?: string;
+}
+
 /**
  * Makes sure the search attributes the workflow writes exist on the namespace: an unknown one would
- * fail every workflow task. Registers missing ones where permitted, else says what to run.
+ * fail every workflow task. Registers missing ones where permitted, else says what to run. Best
+ * effort where the Operator API is not served (Temporal Cloud): the worker starts with a warning
+ * naming the attribute and how to register it, instead of refusing to start.
  */
-export async function ensureSearchAttributes(config: WorkerConfig): Promise<void> {
-  const connection = await Connection.connect(connectionOptions(config));
+export async function ensureSearchAttributes(config: WorkerConfig, operator?: SearchAttributeOperator): Promise<SearchAttributeCheck> {
+  const connection = operator ? undefined : await Connection.connect(connectionOptions(config));
+  const service: SearchAttributeOperator = operator ?? connection!.operatorService;
+  const { namespace } = config.temporal;
+  const required = Object.entries(PIPELINE_SEARCH_ATTRIBUTES);
+  const howTo =
+    `register ${required.map(([n, t]) => `${n} (${t})`).join(', ')} on namespace "${namespace}": on Temporal Cloud with ` +
+    `\`tcld namespace search-attributes add --namespace <namespace>.<account> ${required.map(([n, t]) => `--search-attribute "${n}=${t}"`).join(' ')}\` ` +
+    `or in the Cloud UI (Namespaces → ${namespace} → Custom search attributes); elsewhere with ` +
+    `\`temporal operator search-attribute create --namespace ${namespace} ${required.map(([n, t]) => `--name ${n} --type ${t}`).join(' ')}\``;
   try {
-    const { namespace } = config.temporal;
-    const existing = await connection.operatorService.listSearchAttributes({ namespace });
-    const missing = Object.entries(PIPELINE_SEARCH_ATTRIBUTES).filter(([name]) => !(name in (existing.customAttributes ?? {})));
-    if (missing.length === 0) return;
+    let existing;
+    try {
+      existing = await service.listSearchAttributes({ namespace });
+    } catch (error) {
+      // Temporal Cloud does not serve the Operator API to workers (UNIMPLEMENTED / PERMISSION_DENIED).
+      return { outcome: 'unverified', warning: `could not check the namespace's search attributes (${errorText(error)}); if pipelines' workflow tasks fail on an unknown search attribute, ${howTo}` };
+    }
+    const missing = required.filter(([name]) => !(name in (existing.customAttributes ?? {})));
+    if (missing.length === 0) return { outcome: 'present' };
     const { temporal } = (await import('@temporalio/proto')).default;
     try {
-      await connection.operatorService.addSearchAttributes({
+      await service.addSearchAttributes({
         namespace,
         searchAttributes: Object.fromEntries(missing.map(([name]) => [name, temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD])),
       });
+      return { outcome: 'added' };
     } catch (error) {
-      const names = missing.map(([name, type]) => `${name}=${type}`).join(', ');
-      throw new Error(
-        `the namespace "${namespace}" lacks the search attribute(s) ${names} and this worker may not add them; ` +
-          `run: temporal operator search-attribute create --namespace ${namespace} ${missing.map(([n, t]) => `--name ${n} --type ${t}`).join(' ')}`,
-        { cause: error },
-      );
+      throw new Error(`the namespace "${namespace}" lacks the search attribute(s) ${missing.map(([n, t]) => `${n}=${t}`).join(', ')} and this worker may not add them; ${howTo}`, { cause: error });
     }
   } finally {
-    await connection.close();
+    await connection?.close();
   }
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message.split('\n')[0]!.slice(0, 200) : String(error);
 }
 
 export async function createPipelineWorker(options: PipelineWorkerOptions): Promise<PipelineWorker> {
   const { config } = options;
   const registry = options.registry ?? loadRegistryFileSync(config.registryPath);
-  await ensureSearchAttributes(config);
+  const attributes = await ensureSearchAttributes(config);
+  if (attributes.warning) Runtime.instance().logger.warn(attributes.warning);
 
   const runcomfy = new RunComfyClient({ baseUrl: config.runcomfy.baseUrl, token: config.runcomfy.token, inferenceApiVersion: config.runcomfy.inferenceApiVersion });
   const s3 = createObjectStoreClient({ ...config.store, maxSockets: 64 });
@@ -97,7 +125,9 @@ export async function createPipelineWorker(options: PipelineWorkerOptions): Prom
       presignTtlSeconds: config.presignTtlSeconds,
       deploymentCacheTtlMs: config.deploymentCacheTtlMs,
       maxConcurrentCopies: config.maxConcurrentCopies,
+      integration: config.integration,
     },
+    ...(config.callbackSecret ? { callbackSecret: config.callbackSecret } : {}),
   });
 
   const bundlePath = options.workflowBundlePath ?? config.worker.workflowBundlePath;
@@ -132,7 +162,7 @@ export async function createPipelineWorker(options: PipelineWorkerOptions): Prom
     s3.destroy();
     throw error;
   }
-  const metricsServer = options.serveMetrics ? await serveMetrics(metrics.registry, config.metricsPort) : undefined;
+  const metricsServer = options.serveMetrics ? await serveMetrics(metrics.registry, config.metricsPort, '0.0.0.0', () => worker.getState() === 'RUNNING') : undefined;
 
   return {
     worker,

@@ -9,15 +9,13 @@ import {
   setHandler,
   sleep,
   upsertSearchAttributes,
-  ActivityCancellationType,
-  type ActivityOptions,
 } from '@temporalio/workflow';
 import type { PipelineActivities } from '../activities/index.js';
 import { readySteps, blockedSteps } from '../pipeline/plan.js';
 import { validatePipelineSpec, type PipelineSpec, type PipelineStep } from '../pipeline/spec.js';
 import { orderStepOutputs } from '../pipeline/registry.js';
 import { defaultStepOutputSelector, pickStepOutput } from '../pipeline/step-kinds.js';
-import type { PreparedPipeline, StepInputRef } from '../contract/activity-contract.js';
+import type { JobOutputRef, PreparedPipeline, StepInputRef } from '../contract/activity-contract.js';
 import {
   cancelPipelineSignal,
   invalidSpecFailure,
@@ -25,13 +23,20 @@ import {
   pipelineProgressQuery,
   STEP_FAILURE_TYPES,
   type CancelPipelineRequest,
+  type JobAttempt,
   type PipelineResult,
   type PipelineStatus,
   type PipelineWorkflowInput,
   type StepError,
 } from '../contract/pipeline-contract.js';
 import { pipelineStatusSearchAttribute as pipelineStatusKey } from '../contract/search-attributes.js';
+import { outputLayout, PipelineHooks } from './pipeline-hooks.js';
 import { ProgressBook } from './pipeline-progress.js';
+import { stopIfRequested, type RunControl } from './run-control.js';
+import { stopJob } from './stop-job.js';
+import { stepActivities, type StepActivities } from './step-activities.js';
+import { persistThroughOutages } from './store-outage.js';
+import { asCancellation, describeFailure, failureType, isCancellationLike, retryAfterFromDetails, retryDelayMs } from './workflow-failures.js';
 
 
 // Preparing only reads RunComfy and the registry: safe to retry, bounded all the same.
@@ -47,6 +52,13 @@ const WAIT_RETURNS_RESULT_PATCH = 'wait-returns-result';
  * output (`outputs.preferNodeIds`); older runs keep the plain node-id order they chose by.
  */
 const PREFER_OUTPUT_NODES_PATCH = 'prefer-output-nodes';
+/**
+ * Patch id (wire name, never renamed), decided once at the start of a run: no new submit once a cancel
+ * reached the workflow, a cancel before the last output is persisted ends the pipeline cancelled,
+ * a finished job's outputs are kept when a cancel races its end, submit retries honour Retry-After,
+ * copies ride out store outages, and cancelling a job is retried for a long budget.
+ */
+const EDGES_PATCH = 'cancel-and-outage-edges';
 
 /** A step that could not produce its outputs; carries what the pipeline's failure must name. */
 class StepFailure extends Error {
@@ -59,18 +71,6 @@ function nowIso(): string {
   return new Date().toISOString();
 }
 
-function describeFailure(error: unknown): string {
-  if (error instanceof ActivityFailure && error.cause) return describeFailure(error.cause);
-  if (error instanceof Error) return error.message;
-  return String(error);
-}
-
-function failureType(error: unknown): string | undefined {
-  if (error instanceof ActivityFailure) return failureType(error.cause);
-  if (error instanceof ApplicationFailure) return error.type ?? undefined;
-  return undefined;
-}
-
 /**
  * A generation pipeline: a small DAG of RunComfy jobs. Each step submits one job, waits for it
  * (queue and run phases, each with its own budget), reads its result and copies its outputs to R2;
@@ -78,6 +78,12 @@ function failureType(error: unknown): string | undefined {
  * cancels every accepted job at RunComfy and keeps what was already persisted.
  */
 export async function generationPipeline(input: PipelineWorkflowInput): Promise<PipelineResult> {
+  const hooks = new PipelineHooks();
+  // The terminal callback is handed to the outbox on every way out (succeeded, failed, cancelled).
+  return runPipeline(input, hooks).finally(() => hooks.close());
+}
+
+async function runPipeline(input: PipelineWorkflowInput, hooks: PipelineHooks): Promise<PipelineResult> {
   // Cheap re-validation: the client validated too, but history must never run a malformed spec.
   const validation = validatePipelineSpec(input?.spec);
   if (!validation.ok) {
@@ -86,6 +92,7 @@ export async function generationPipeline(input: PipelineWorkflowInput): Promise<
   const spec = validation.spec;
   const book = new ProgressBook(spec, nowIso());
   setHandler(pipelineProgressQuery, () => book.snapshot());
+  hooks.attach(spec, book);
 
   let cancelRequest: CancelPipelineRequest | undefined;
   const work = new CancellationScope();
@@ -97,6 +104,8 @@ export async function generationPipeline(input: PipelineWorkflowInput): Promise<
     work.cancel();
   });
 
+  const control: RunControl = { edges: patched(EDGES_PATCH), stopRequested: () => cancelRequest !== undefined || work.consideredCancelled };
+
   const setStatus = (status: PipelineStatus): void => {
     book.setStatus(status);
     upsertSearchAttributes([{ key: pipelineStatusKey, value: status }]);
@@ -105,8 +114,12 @@ export async function generationPipeline(input: PipelineWorkflowInput): Promise<
 
   try {
     const prepared = await work.run(() => preparePipeline({ spec }));
+    await hooks.prepared(prepared);
     if (book.status === 'preparing') book.setStatus('running');
-    await work.run(() => runSteps(spec, prepared, book));
+    await work.run(() => runSteps(spec, prepared, book, control));
+    // A cancel that arrived while the last outputs were being persisted still wins: the outputs
+    // are listed, and the pipeline ends as the caller asked.
+    stopIfRequested(control, 'while its last outputs were persisted');
     book.finish('succeeded', nowIso());
     setStatus('succeeded');
     return book.snapshot();
@@ -153,7 +166,7 @@ class StepFailureWithStep extends Error {
 type StepOutcome = { stepId: string; ok: true } | { stepId: string; ok: false; error: unknown };
 
 /** Runs every step as soon as its inputs exist; the first failure cancels the steps still running. */
-async function runSteps(spec: PipelineSpec, prepared: PreparedPipeline, book: ProgressBook): Promise<void> {
+async function runSteps(spec: PipelineSpec, prepared: PreparedPipeline, book: ProgressBook, control: RunControl): Promise<void> {
   const done = new Set<string>();
   const running = new Map<string, Promise<StepOutcome>>();
   const branches = new CancellationScope();
@@ -161,7 +174,7 @@ async function runSteps(spec: PipelineSpec, prepared: PreparedPipeline, book: Pr
 
   const launch = (step: PipelineStep): void => {
     const outcome = branches
-      .run(() => runStep(step, spec, prepared, book))
+      .run(() => runStep(step, spec, prepared, book, control))
       .then(
         (): StepOutcome => ({ stepId: step.id, ok: true }),
         (error: unknown): StepOutcome => ({ stepId: step.id, ok: false, error }),
@@ -170,7 +183,9 @@ async function runSteps(spec: PipelineSpec, prepared: PreparedPipeline, book: Pr
   };
 
   for (;;) {
-    if (!firstFailure) for (const step of readySteps(spec, done, new Set(running.keys()))) launch(step);
+    // Once a cancel arrived no step starts: starting one would mean a paid submit.
+    const launching = !firstFailure && !(control.edges && control.stopRequested());
+    if (launching) for (const step of readySteps(spec, done, new Set(running.keys()))) launch(step);
     if (running.size === 0) break;
     const outcome = await Promise.race(running.values());
     running.delete(outcome.stepId);
@@ -196,15 +211,19 @@ async function runSteps(spec: PipelineSpec, prepared: PreparedPipeline, book: Pr
 }
 
 /** submit → wait (queue, then run) → result → persist, with job-level retries for transient failures. */
-async function runStep(step: PipelineStep, spec: PipelineSpec, prepared: PreparedPipeline, book: ProgressBook): Promise<void> {
+async function runStep(step: PipelineStep, spec: PipelineSpec, prepared: PreparedPipeline, book: ProgressBook, control: RunControl): Promise<void> {
   const resolved = prepared.steps[step.id];
   if (!resolved) throw new StepFailure({ type: PIPELINE_FAILURE_TYPES.invalidDeployment, message: `step "${step.id}" was not prepared` });
   const { timings } = prepared;
   const deploymentId = resolved.deployment.deploymentId;
   const progress = book.step(step.id);
   progress.startedAt = nowIso();
+  // For the step's GPU facts: where its jobs ran (query and result only; no command changes).
+  progress.deploymentId = deploymentId;
+  const hardware = prepared.hardware?.[step.id];
+  if (hardware && hardware.length > 0) progress.hardware = [...hardware];
   const stepStartedAtMs = Date.now();
-  const acts = stepActivities(prepared, step.id);
+  const acts = stepActivities(prepared, step.id, control.edges);
 
   const inputs: Record<string, StepInputRef> = {};
   for (const [param, source] of Object.entries(step.inputs ?? {})) {
@@ -218,49 +237,61 @@ async function runStep(step: PipelineStep, spec: PipelineSpec, prepared: Prepare
   }
 
   let liveRequestId: string | undefined;
+  let liveAttempt: { attempt: number; record: JobAttempt } | undefined;
+  const persist = async (requestId: string, attempt: number, outputs: JobOutputRef[], record: JobAttempt): Promise<void> => {
+    progress.state = 'persisting';
+    const layout = outputLayout(spec);
+    const copy = () => acts.persistOutputs({ pipelineId: spec.pipelineId, stepId: step.id, requestId, outputs, attempt, stepKind: step.kind, stepStartedAtMs, ...layout });
+    // A finished job's outputs are paid for: their copy completes even while the pipeline is cancelled.
+    const persisted = control.edges
+      ? await persistThroughOutages(copy, { timings, progress, record, jobFinishedAtMs: Date.now() })
+      : await CancellationScope.nonCancellable(copy);
+    progress.outputs = persisted.outputs;
+    progress.state = 'succeeded';
+    progress.finishedAt = nowIso();
+  };
   try {
     for (let attempt = 1; ; attempt++) {
+      stopIfRequested(control, `before step "${step.id}" submitted a job`);
       const record = book.newAttempt(step.id, attempt);
       progress.state = 'submitting';
-      const requestId = await submitOnce(step, spec, prepared, attempt, inputs, record);
+      const requestId = await submitOnce(step, spec, prepared, attempt, inputs, record, control);
       liveRequestId = requestId;
+      liveAttempt = { attempt, record };
       progress.requestId = requestId;
       record.requestId = requestId;
       record.submittedAt = nowIso();
       record.status = 'queued';
       progress.state = 'waiting';
+      // The submit was in flight when a cancel arrived: its job exists, and is cancelled below.
+      stopIfRequested(control, `while step "${step.id}" submitted a job`);
 
       // The wait returns the result itself (one activity less per step); older histories fetched it separately.
       const waitReturnsResult = patched(WAIT_RETURNS_RESULT_PATCH);
       const polling = { deploymentId, requestId, initialIntervalMs: timings.pollInitialIntervalMs, maxIntervalMs: timings.pollMaxIntervalMs, ...(waitReturnsResult ? { includeResult: true, stepKind: step.kind } : {}) };
-      const queue = await waitPhase(acts, { ...polling, phase: 'queue', budgetMs: resolved.deployment.budgets.queueTimeoutMs, phaseStartedAtMs: Date.now() });
+      const queue = await waitPhase(acts, { ...polling, phase: 'queue', budgetMs: resolved.deployment.budgets.queueTimeoutMs, phaseStartedAtMs: Date.now() }, control);
       let finished = queue.result;
       if (queue.status === 'running') {
         record.status = 'running';
         record.runStartedAt = nowIso();
         progress.state = 'running';
         // The job was just seen running: the first read of the run phase can wait one interval.
-        const run = await waitPhase(acts, { ...polling, phase: 'run', budgetMs: resolved.deployment.budgets.runTimeoutMs, phaseStartedAtMs: Date.now(), ...(waitReturnsResult ? { firstReadDelayMs: timings.pollInitialIntervalMs } : {}) });
+        const run = await waitPhase(acts, { ...polling, phase: 'run', budgetMs: resolved.deployment.budgets.runTimeoutMs, phaseStartedAtMs: Date.now(), ...(waitReturnsResult ? { firstReadDelayMs: timings.pollInitialIntervalMs } : {}) }, control);
         finished = run.result;
       }
       // Terminal at RunComfy: nothing left to cancel for this job.
       liveRequestId = undefined;
       record.finishedAt = nowIso();
       progress.state = 'fetching-result';
-      const result = finished ?? (await acts.fetchJobResult({ deploymentId, requestId, stepKind: step.kind }));
+      const result = finished ?? (control.edges ? await CancellationScope.nonCancellable(() => acts.fetchJobResult({ deploymentId, requestId, stepKind: step.kind })) : await acts.fetchJobResult({ deploymentId, requestId, stepKind: step.kind }));
       record.status = result.outcome;
       if (result.outcome === 'succeeded') {
         if (result.outputs.length === 0) {
           throw new StepFailure({ type: STEP_FAILURE_TYPES.noOutputs, message: 'the job succeeded but produced no output files', requestId });
         }
-        progress.state = 'persisting';
-        // A finished job's outputs are paid for: their copy completes even while the pipeline is cancelled.
-        const persisted = await CancellationScope.nonCancellable(() =>
-          acts.persistOutputs({ pipelineId: spec.pipelineId, stepId: step.id, requestId, outputs: result.outputs, attempt, stepKind: step.kind, stepStartedAtMs }),
-        );
-        progress.outputs = persisted.outputs;
-        progress.state = 'succeeded';
-        progress.finishedAt = nowIso();
+        await persist(requestId, attempt, result.outputs, record);
+        // Outputs kept and listed; a cancel that arrived meanwhile still ends the pipeline cancelled.
+        stopIfRequested(control, `while step "${step.id}" persisted its outputs`);
         return;
       }
       if (result.outcome === 'cancelled') {
@@ -268,6 +299,7 @@ async function runStep(step: PipelineStep, spec: PipelineSpec, prepared: Prepare
       }
       record.error = result.error;
       if (result.transient && attempt < resolved.maxJobAttempts) {
+        stopIfRequested(control, `before step "${step.id}" resubmitted a failed job`);
         progress.state = 'retry-backoff';
         await sleep(timings.jobRetryBackoffMs * 2 ** (attempt - 1));
         continue;
@@ -279,22 +311,29 @@ async function runStep(step: PipelineStep, spec: PipelineSpec, prepared: Prepare
         ...(result.error ? { remoteError: result.error } : {}),
       });
     }
-  } catch (error) {
+  } catch (caught) {
+    const error = control.edges ? asCancellation(caught) : caught;
     if (liveRequestId !== undefined) {
       const requestId = liveRequestId;
       // Cancellation must not stop the cleanup that stops the billing.
-      await CancellationScope.nonCancellable(async () => {
+      const kept = await CancellationScope.nonCancellable(() => stopJob(acts, { stepId: step.id, deploymentId, requestId, timings, control, record: liveAttempt?.record }));
+      // The job finished before the cancel reached it: its outputs are paid for, keep them.
+      if (kept && liveAttempt && isCancellation(error)) {
         try {
-          const cancelled = await acts.cancelJob({ deploymentId, requestId, confirmWithinMs: timings.cancelTimeoutMs });
-          log.info('cancelled RunComfy job', { stepId: step.id, requestId, outcome: cancelled.outcome });
-        } catch (cancelError) {
-          log.error('could not cancel RunComfy job', { stepId: step.id, requestId, error: describeFailure(cancelError) });
+          const result = await CancellationScope.nonCancellable(() => acts.fetchJobResult({ deploymentId, requestId, stepKind: step.kind }));
+          liveAttempt.record.status = result.outcome;
+          if (result.outcome === 'succeeded' && result.outputs.length > 0) {
+            await CancellationScope.nonCancellable(() => persist(requestId, liveAttempt!.attempt, result.outputs, liveAttempt!.record));
+          }
+        } catch (keepError) {
+          log.error('could not keep the outputs of a job that finished as the pipeline was cancelled', { stepId: step.id, requestId, error: describeFailure(keepError) });
         }
-      });
+      }
     }
-    progress.finishedAt = nowIso();
+    if (progress.state !== 'succeeded') progress.finishedAt = nowIso();
     if (isCancellation(error)) {
-      progress.state = 'cancelled';
+      // A step whose outputs were all kept stays succeeded; the pipeline still ends cancelled.
+      if (progress.state !== 'succeeded') progress.state = 'cancelled';
       throw error;
     }
     progress.state = 'failed';
@@ -320,11 +359,13 @@ async function submitOnce(
   attempt: number,
   inputs: Record<string, StepInputRef>,
   record: { status: string; error?: string },
+  control: RunControl,
 ): Promise<string> {
   const resolved = prepared.steps[step.id]!;
-  const acts = stepActivities(prepared, step.id);
+  const acts = stepActivities(prepared, step.id, control.edges);
   let ambiguousResubmits = 0;
   for (let retry = 0; ; retry++) {
+    if (retry > 0) stopIfRequested(control, `before step "${step.id}" retried its submit`);
     try {
       // Non-cancellable: a submit in flight may be accepted, and its request id is needed to cancel it.
       const { requestId } = await CancellationScope.nonCancellable(() =>
@@ -335,8 +376,8 @@ async function submitOnce(
       const type = failureType(error);
       const cause = error instanceof ActivityFailure ? error.cause : undefined;
       if (type === STEP_FAILURE_TYPES.submitRejected && cause instanceof ApplicationFailure && !cause.nonRetryable && retry < 8) {
-        // Proven not accepted (429, 5xx before acceptance, connection refused): wait and try again.
-        const delayMs = retryDelayMs(cause, retry);
+        // Proven not accepted (429, 503, connection refused): wait as the server asked, and try again.
+        const delayMs = (control.edges ? retryAfterFromDetails(cause) : undefined) ?? retryDelayMs(cause, retry);
         record.error = `submit rejected, retrying in ${delayMs} ms: ${cause.message}`;
         await sleep(delayMs);
         continue;
@@ -361,74 +402,21 @@ async function submitOnce(
   }
 }
 
-function retryDelayMs(failure: ApplicationFailure, retry: number): number {
-  const hinted = failure.nextRetryDelay;
-  if (typeof hinted === 'number') return hinted;
-  if (typeof hinted === 'string') {
-    const seconds = /^(\d+(?:\.\d+)?)\s*s$/.exec(hinted)?.[1];
-    if (seconds) return Math.round(Number(seconds) * 1000);
-    const ms = /^(\d+)\s*ms$/.exec(hinted)?.[1];
-    if (ms) return Number(ms);
-  }
-  return Math.min(1_000 * 2 ** retry, 30_000);
-}
-
 async function waitPhase(
-  acts: ReturnType<typeof stepActivities>,
+  acts: StepActivities,
   input: Parameters<PipelineActivities['awaitJob']>[0],
+  control: RunControl,
 ): Promise<Awaited<ReturnType<PipelineActivities['awaitJob']>>> {
   try {
     return await acts.awaitJob(input);
   } catch (error) {
     if (isCancellation(error)) throw error;
+    // The poll's worker was dead when the cancel came: the timeout is the cancellation.
+    if (control.edges && isCancellationLike(error)) throw asCancellation(error);
     const type = failureType(error);
     if (type === STEP_FAILURE_TYPES.queueBudgetExceeded || type === STEP_FAILURE_TYPES.runBudgetExceeded) {
       throw new StepFailure({ type, message: describeFailure(error), requestId: input.requestId });
     }
     throw new StepFailure({ type: type ?? STEP_FAILURE_TYPES.remoteApi, message: `waiting for the job failed: ${describeFailure(error)}`, requestId: input.requestId });
   }
-}
-
-/** Activity stubs for one step, with timeouts from the worker's prepared timings. */
-function stepActivities(prepared: PreparedPipeline, stepId: string) {
-  const t = prepared.timings;
-  const base: ActivityOptions = { summary: stepId };
-  const submit = proxyActivities<PipelineActivities>({ ...base, startToCloseTimeout: t.submitTimeoutMs, retry: { maximumAttempts: 1 } });
-  const poll = proxyActivities<PipelineActivities>({
-    ...base,
-    // The budget is enforced inside the poll (it survives restarts); this is a backstop.
-    startToCloseTimeout: 48 * 3600_000,
-    heartbeatTimeout: t.pollHeartbeatTimeoutMs,
-    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-    retry: {
-      initialInterval: '1 second',
-      maximumInterval: '30 seconds',
-      maximumAttempts: 20,
-      nonRetryableErrorTypes: [STEP_FAILURE_TYPES.queueBudgetExceeded, STEP_FAILURE_TYPES.runBudgetExceeded],
-    },
-  });
-  const quick = proxyActivities<PipelineActivities>({
-    ...base,
-    startToCloseTimeout: '1 minute',
-    retry: { initialInterval: '1 second', maximumInterval: '30 seconds', maximumAttempts: 10, },
-  });
-  const persist = proxyActivities<PipelineActivities>({
-    ...base,
-    startToCloseTimeout: t.persistTimeoutMs,
-    heartbeatTimeout: t.persistHeartbeatTimeoutMs,
-    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-    retry: { initialInterval: '1 second', maximumInterval: '30 seconds', maximumAttempts: 6, nonRetryableErrorTypes: [STEP_FAILURE_TYPES.outputExpired] },
-  });
-  const cancel = proxyActivities<PipelineActivities>({
-    ...base,
-    startToCloseTimeout: t.cancelTimeoutMs + 30_000,
-    retry: { initialInterval: '1 second', maximumInterval: '10 seconds', maximumAttempts: 5 },
-  });
-  return {
-    submitJob: submit.submitJob,
-    awaitJob: poll.awaitJob,
-    fetchJobResult: quick.fetchJobResult,
-    persistOutputs: persist.persistOutputs,
-    cancelJob: cancel.cancelJob,
-  };
 }

@@ -12,6 +12,8 @@ export class ProgressBook {
       status: 'preparing',
       startedAt,
       steps: spec.steps.map((step) => ({ id: step.id, kind: step.kind, deploymentKey: step.deployment, state: 'pending', attempts: [], outputs: [] })),
+      // Only specs that carry them (never recorded histories' specs): status and result name the backend's ids.
+      ...(spec.correlation ? { correlation: { ...spec.correlation } } : {}),
     };
     for (const step of this.progress.steps) this.byId.set(step.id, step);
   }
@@ -48,6 +50,11 @@ export class ProgressBook {
     const record: JobAttempt = { attempt, status: 'submitting' };
     this.step(stepId).attempts.push(record);
     return record;
+  }
+
+  /** A short fingerprint of every step's state and attempt count: changes when a callback may be due. */
+  stepStates(): string {
+    return this.progress.steps.map((step) => `${step.state}:${step.attempts.length}`).join(',');
   }
 
   /** A copy, so a query never hands out the live object. */

@@ -222,6 +222,9 @@ test('cancel → result and watch exit 4 with the kept outputs; a failed job →
     assert.ok(kept.length > 0 && kept.every((o) => o.stepId === 't2i' && o.url.includes('X-Amz-Signature=')));
     assert.equal(watched.code, 4);
     assert.equal(watched.json['status'], 'cancelled');
+    // The operator sees whether the billing stopped.
+    const shown = await runCli(['status', cancelledId]);
+    assert.match(shown.stdout, /swap\s+cancelled.*RunComfy cancel confirmed/);
 
     assert.equal(failed.code, 1, failed.stdout);
     const failure = errorOf(failed);

@@ -78,7 +78,7 @@ test('a job that fails for a transient cause is resubmitted after a backoff and 
 
 test('429 and 5xx storms on submit and status are ridden out, and a rejected submit never becomes a second job', async () => {
   await admin.addFault({ kind: 'rate_limit', deploymentId: t2i, operations: ['submit'], count: 3, retryAfterSeconds: 0 });
-  await admin.addFault({ kind: 'server_error', deploymentId: t2i, operations: ['submit'], count: 2, statusCode: 500 });
+  await admin.addFault({ kind: 'server_error', deploymentId: t2i, operations: ['submit'], count: 2, statusCode: 503, retryAfterSeconds: 0 });
   await admin.addFault({ kind: 'server_error', deploymentId: t2i, operations: ['status'], count: 6, statusCode: 503 });
   await admin.addFault({ kind: 'rate_limit', deploymentId: t2i, operations: ['status', 'result'], count: 4, retryAfterSeconds: 0 });
   const { value: result, submits, accepted } = await countersDelta(() => stack.run(t2iOnly('storm')));

@@ -298,12 +298,12 @@ describe('error classes from the emulator', () => {
     assert.equal((await emulator.admin.jobs({ deploymentId: FLUX })).length, 0);
   });
 
-  it('5xx: a JSON 500 is a safe retry; a 502 gateway page on submit is ambiguous; a 503 is not', async () => {
+  it('5xx: a JSON 500 and a 502 gateway page on submit are ambiguous; a 503 is a refusal', async () => {
     await emulator.admin.addFault({ kind: 'server_error', operations: ['submit'], statusCode: 500 });
     const json500 = await rejection(rc.submit(FLUX));
     assert.ok(json500 instanceof RunComfyServerError);
     assert.equal(json500.errorCode, '500001');
-    assert.deepEqual([json500.retryable, json500.jobMayHaveBeenAccepted], [true, false]);
+    assert.deepEqual([json500.retryable, json500.jobMayHaveBeenAccepted], [false, true]);
 
     await emulator.admin.addFault({ kind: 'server_error', operations: ['submit'], statusCode: 502 });
     const gateway = await rejection(rc.submit(FLUX));

@@ -99,9 +99,10 @@ describe('errorFromHttpResponse', () => {
   });
 
   it('applies the ambiguous-submit policy to 5xx', () => {
+    // RunComfy's own 500 body does not say the job was refused: it may exist.
     const withApiBody = httpError(submit, 500, { error_code: 500001, error_message: 'internal' });
-    assert.equal(withApiBody.jobMayHaveBeenAccepted, false);
-    assert.equal(withApiBody.retryable, true);
+    assert.equal(withApiBody.jobMayHaveBeenAccepted, true);
+    assert.equal(withApiBody.retryable, false);
 
     const gatewayPage = httpError(submit, 504, '<html>Gateway Timeout</html>');
     assert.ok(gatewayPage instanceof RunComfyServerError);

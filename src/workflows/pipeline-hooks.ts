@@ -1,0 +1,118 @@
+import { CancellationScope, condition, log, ParentClosePolicy, ChildWorkflowCancellationType, patched, startChild, workflowInfo, type ChildWorkflowHandle } from '@temporalio/workflow';
+import { callbackEventSignal, callbackOutboxWorkflowId, eventProgress, isTerminalEvent, pipelineEvent, stepEvents, type CallbackEvent, type CallbackEventType, type StepMemory } from '../callbacks/events.js';
+import type { PipelineSpec } from '../pipeline/spec.js';
+import type { PersistOutputsInput, PreparedPipeline } from '../contract/activity-contract.js';
+import { pipelineCallbacks } from './callback-outbox.js';
+import type { ProgressBook } from './pipeline-progress.js';
+
+/** Patch id (wire name): outputs go where the spec's outputKeyTemplate says. */
+const OUTPUT_KEY_TEMPLATE_PATCH = 'output-key-template';
+
+/** The persist activity's key layout for a spec with an outputKeyTemplate (none for older runs). */
+export function outputLayout(spec: PipelineSpec): Pick<PersistOutputsInput, 'keyTemplate'> {
+  if (spec.outputKeyTemplate === undefined || !patched(OUTPUT_KEY_TEMPLATE_PATCH)) return {};
+  return { keyTemplate: { template: spec.outputKeyTemplate, ...(spec.correlation ? { correlation: spec.correlation } : {}), ...(spec.labels ? { labels: spec.labels } : {}) } };
+}
+
+/** Patch id (wire name): pipelines with a callback target send signed callbacks through an outbox workflow. */
+const SIGNED_CALLBACKS_PATCH = 'signed-callbacks';
+
+/**
+ * Watches a pipeline's progress and turns every change into callback events for its outbox
+ * workflow. The pipeline never waits on the backend: it only signals the outbox (a Temporal
+ * command, answered by Temporal), and the outbox delivers with its own retries.
+ */
+export class PipelineHooks {
+  #book: ProgressBook | undefined;
+  #spec: PipelineSpec | undefined;
+  #outbox: ChildWorkflowHandle<typeof pipelineCallbacks> | undefined;
+  #sequence = 0;
+  #sent: Promise<void> = Promise.resolve();
+  #memory = new Map<string, StepMemory>();
+  #closed = false;
+
+  /** The pipeline's progress book, once it exists. */
+  attach(spec: PipelineSpec, book: ProgressBook): void {
+    this.#spec = spec;
+    this.#book = book;
+  }
+
+  /** After preparation: opens the outbox when the pipeline has a callback target. */
+  async prepared(prepared: PreparedPipeline): Promise<void> {
+    const spec = this.#spec;
+    if (!prepared.callbacks || !spec || !patched(SIGNED_CALLBACKS_PATCH)) return;
+    const target = prepared.callbacks;
+    // Outlives the pipeline (ABANDON) and is never cancelled with it: the terminal event must go out.
+    this.#outbox = await CancellationScope.nonCancellable(() =>
+      startChild(pipelineCallbacks, {
+        workflowId: callbackOutboxWorkflowId(spec.pipelineId),
+        args: [{ pipelineId: spec.pipelineId, target }],
+        parentClosePolicy: ParentClosePolicy.ABANDON,
+        cancellationType: ChildWorkflowCancellationType.ABANDON,
+        taskQueue: workflowInfo().taskQueue,
+        staticSummary: `callbacks of pipeline ${spec.pipelineId}`,
+      }),
+    );
+    void this.#watch();
+  }
+
+  async #watch(): Promise<void> {
+    const book = this.#book!;
+    let lastKey = '';
+    for (;;) {
+      await condition(() => this.#closed || changeKey(book) !== lastKey);
+      if (this.#closed) return;
+      lastKey = changeKey(book);
+      this.#emitStepChanges();
+    }
+  }
+
+  #emitStepChanges(): void {
+    const progress = this.#book!.snapshot();
+    const at = new Date().toISOString();
+    for (const step of progress.steps) {
+      for (const event of stepEvents(step, this.#memory.get(step.id), at)) this.#emit(event.type, event.data, progress, at);
+      this.#memory.set(step.id, { state: step.state, attempts: step.attempts.length });
+    }
+  }
+
+  #emit(type: CallbackEventType, data: CallbackEvent['data'], progress: ReturnType<ProgressBook['snapshot']>, at: string): void {
+    const outbox = this.#outbox;
+    const spec = this.#spec;
+    if (!outbox || !spec) return;
+    const sequence = ++this.#sequence;
+    const event: CallbackEvent = {
+      id: `evt-${spec.pipelineId}-${sequence}`,
+      type,
+      sequence,
+      pipelineId: spec.pipelineId,
+      ...(spec.correlation ? { correlation: spec.correlation } : {}),
+      ...(spec.labels ? { labels: spec.labels } : {}),
+      occurredAt: at,
+      progress: eventProgress(progress, isTerminalEvent(type)),
+      data,
+    };
+    // Signals go out one after the other so the outbox sees them in order; a failed signal is logged, never fatal.
+    this.#sent = this.#sent.then(() =>
+      CancellationScope.nonCancellable(() => outbox.signal(callbackEventSignal, event)).catch((error: unknown) => {
+        log.warn('could not hand a callback to the outbox', { sequence, type, error: error instanceof Error ? error.message : String(error) });
+      }),
+    );
+  }
+
+  /** At the pipeline's end: the last step changes and the terminal event, then waits until the outbox has them. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (!this.#outbox || !this.#book) return;
+    this.#emitStepChanges();
+    const progress = this.#book.snapshot();
+    const terminal = pipelineEvent(progress);
+    this.#emit(terminal.type, terminal.data, progress, progress.finishedAt ?? new Date().toISOString());
+    await CancellationScope.nonCancellable(() => this.#sent);
+  }
+}
+
+function changeKey(book: ProgressBook): string {
+  return book.stepStates();
+}
