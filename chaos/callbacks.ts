@@ -4,12 +4,12 @@
  * every closed pipeline's terminal event arrived at least once with a valid signature, and each
  * pipeline's events form a gap-free sequence once duplicates (same event id) are dropped.
  *
- * What the service sends (header names, body fields, the secret's variable) is decided by the
- * callbacks feature; the campaign plugs it in through {@link CallbackFormat}. Until that feature is
- * on main the campaign reports this invariant as `pending`.
+ * What the service sends is read through {@link CallbackFormat}; {@link callbackFormat} is the
+ * service's own format, checked with the client package's `verifyCallback`.
  */
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { verifyCallback } from '../src/client/index.js';
 import type { Prng } from './prng.js';
 
 /** One delivery as received, before any judgement. */
@@ -75,7 +75,7 @@ export interface CallbackProblem {
 }
 
 /** Judges the deliveries for the given closed pipelines. */
-export function checkCallbacks(format: CallbackFormat, received: readonly ReceivedCallback[], closedPipelineIds: readonly string[]): CallbackProblem[] {
+export function checkCallbacks(format: CallbackFormat, received: readonly ReceivedCallback[], closedPipelineIds: readonly string[], { sequences: checkSequences = true } = {}): CallbackProblem[] {
   const problems: CallbackProblem[] = [];
   const byPipeline = new Map<string, Map<string, { sequence: number; type: string; delivered: boolean }>>();
   for (const delivery of received) {
@@ -108,7 +108,31 @@ export function checkCallbacks(format: CallbackFormat, received: readonly Receiv
       if (sequences[i] === s) i += 1;
       else missing.push(s);
     }
-    if (missing.length > 0) problems.push({ pipelineId, evidence: `sequence gaps: ${missing.slice(0, 10).join(', ')} missing of ${sequences[0]}…${sequences.at(-1)}` });
+    if (checkSequences && missing.length > 0) problems.push({ pipelineId, evidence: `sequence gaps: ${missing.slice(0, 10).join(', ')} missing of ${sequences[0]}…${sequences.at(-1)}` });
   }
   return problems;
+}
+
+/** The service's callbacks: a JSON event body, Standard-Webhooks-style headers checked by `verifyCallback`. */
+export function callbackFormat(secret: string): CallbackFormat {
+  return {
+    verify(headers, body) {
+      try {
+        verifyCallback(secret, headers, body);
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    parse(body) {
+      try {
+        const event = JSON.parse(body) as { id?: unknown; pipelineId?: unknown; sequence?: unknown; type?: unknown };
+        if (typeof event.id !== 'string' || typeof event.pipelineId !== 'string' || typeof event.sequence !== 'number' || typeof event.type !== 'string') return undefined;
+        return { eventId: event.id, pipelineId: event.pipelineId, sequence: event.sequence, type: event.type };
+      } catch {
+        return undefined;
+      }
+    },
+    terminalTypes: ['pipeline.completed', 'pipeline.failed', 'pipeline.cancelled'],
+  };
 }

@@ -13,6 +13,7 @@ import { replayCommand, type ChaosOptions, type FaultKind } from './options.js';
 import { Prng } from './prng.js';
 import { startChaosStack, TASK_QUEUES, type ChaosStack, type SubmitPolicy } from './stack.js';
 import { FACE_PNG, planWorkload } from './workload.js';
+import { callbackFormat, checkCallbacks, startCallbackReceiver, type CallbackReceiver } from './callbacks.js';
 
 export interface ChaosSummary {
   seed: number;
@@ -41,11 +42,13 @@ export interface RunningCampaign {
 export function runCampaign(options: ChaosOptions, log: (line: string) => void): RunningCampaign {
   const workDir = mkdtempSync(join(tmpdir(), `rcp-chaos-${options.seed}-`));
   let stack: ChaosStack | undefined;
+  let receiver: CallbackReceiver | undefined;
   const clients: Partial<Record<SubmitPolicy, PipelineClient>> = {};
   let aborted = false;
   const cleanup = async (): Promise<void> => {
     await Promise.allSettled(Object.values(clients).map((c) => c.close()));
     await stack?.stop().catch(() => undefined);
+    await receiver?.close().catch(() => undefined);
     if (!options.keep) rmSync(workDir, { recursive: true, force: true });
   };
   const done = (async (): Promise<ChaosSummary> => {
@@ -72,7 +75,11 @@ export function runCampaign(options: ChaosOptions, log: (line: string) => void):
     log(`seed ${options.seed}: ${planned.length} pipelines and ${schedule.length} faults over ${options.minutes} min; work folder ${workDir}`);
 
     try {
-      stack = await startChaosStack(options, workDir, log);
+      // The backend's stand-in: it fails (503) and stalls at random, so delivery retries are exercised.
+      const callbackPrng = root.fork('callbacks');
+      if (options.callbacks !== 'off') receiver = await startCallbackReceiver(callbackPrng, { failRate: 0.2, stallRate: 0.05, stallMs: 3_000 });
+      const callbackSecret = `chaos-callback-secret-${options.seed}-${Date.now().toString(36)}`;
+      stack = await startChaosStack(options, workDir, log, receiver ? { url: receiver.url, secret: callbackSecret } : undefined);
       if (aborted) throw new Error('aborted');
       log(`stack up in ${Math.round((Date.now() - begunAt) / 1000)} s: Temporal ${stack.temporalAddress}, S3 ${stack.s3.endpoint}, emulator ${stack.emulatorUrl}, ${stack.workers.length} workers`);
       for (const policy of Object.keys(TASK_QUEUES) as SubmitPolicy[]) {
@@ -178,8 +185,21 @@ export function runCampaign(options: ChaosOptions, log: (line: string) => void):
         }
         if (open.size > 0) await sleep(2_000);
       }
-      // Emulator faults injected by hanging requests end with the emulator; everything else is settled.
-      const result = await checkInvariants({ stack, clients: allClients, records, faults, replay: replayCommand(options), log });
+      // Callbacks are delivered after the pipeline closes (the receiver fails some on purpose): give
+      // every closed pipeline's terminal event time to get through.
+      const format = callbackFormat(callbackSecret);
+      const closedIds = [...records.values()].filter((r) => r.startedAtMs !== undefined && !open.has(r.planned.pipelineId)).map((r) => r.planned.pipelineId);
+      const callbackDeadline = Date.now() + 120_000;
+      while (receiver && Date.now() < callbackDeadline && checkCallbacks(format, receiver.received, closedIds).some((p) => /no terminal callback|never answered/.test(p.evidence))) await sleep(2_000);
+      const result = await checkInvariants({
+        stack,
+        clients: allClients,
+        records,
+        faults,
+        replay: replayCommand(options),
+        log,
+        ...(receiver ? { callbacks: { format, received: receiver.received, secret: callbackSecret, sequences: options.callbacks === 'all' } } : {}),
+      });
 
       const faultCounts: Partial<Record<FaultKind, number>> = {};
       for (const f of faults) if (!f.skipped) faultCounts[f.kind] = (faultCounts[f.kind] ?? 0) + 1;

@@ -10,6 +10,7 @@ import type { PipelineClient, PipelineStatusView } from '../src/client/index.js'
 import type { InjectedFault, PipelineRecord } from './faults.js';
 import type { ChaosStack, SubmitPolicy } from './stack.js';
 import { pipelineMarker } from './workload.js';
+import { checkCallbacks, type CallbackFormat, type ReceivedCallback } from './callbacks.js';
 
 export const INVARIANTS = [
   'pipeline-started',
@@ -116,8 +117,9 @@ export interface CheckInput {
   records: Map<string, PipelineRecord>;
   faults: InjectedFault[];
   replay: string;
-  /** Steps of each shape, by deployment id (every shape uses a deployment at most once). */
   log: (line: string) => void;
+  /** Backend callbacks as the campaign's receiver got them. */
+  callbacks?: { format: CallbackFormat; received: readonly ReceivedCallback[]; secret: string; sequences: boolean };
 }
 
 export interface CheckResult {
@@ -150,7 +152,7 @@ export async function checkInvariants(input: CheckInput): Promise<CheckResult> {
     forcePathStyle: true,
     credentials: { accessKeyId: stack.s3.accessKeyId, secretAccessKey: stack.s3.secretAccessKey },
   });
-  const secrets = [stack.runcomfyToken, stack.s3.secretAccessKey];
+  const secrets = [stack.runcomfyToken, stack.s3.secretAccessKey, ...(input.callbacks ? [input.callbacks.secret] : [])];
   const leakPatterns = [/X-Amz-Signature=/i, /X-Amz-Credential=/i, /X-Amz-Security-Token=/i, /Bearer [A-Za-z0-9._-]{8,}/];
   const findLeak = (text: string): string | undefined => {
     for (const secret of secrets) if (text.includes(secret)) return `a credential (${secret.slice(0, 6)}…)`;
@@ -355,7 +357,11 @@ export async function checkInvariants(input: CheckInput): Promise<CheckResult> {
       if (leak) violate('no-secrets', '-', `worker log ${file} holds ${leak}`);
     }
   }
-  return { violations, verdicts, orphanJobs, callbacks: 'pending' };
+  if (input.callbacks) {
+    const closed = verdicts.filter((v) => v.outcome !== 'running' && v.outcome !== 'not-started').map((v) => v.pipelineId);
+    for (const problem of checkCallbacks(input.callbacks.format, input.callbacks.received, closed, { sequences: input.callbacks.sequences })) violate('callbacks', problem.pipelineId, problem.evidence);
+  }
+  return { violations, verdicts, orphanJobs, callbacks: input.callbacks ? 'checked' : 'pending' };
 }
 
 function pipelineOfKey(key: string | undefined, records: Map<string, PipelineRecord>): string {

@@ -36,6 +36,11 @@ export interface ChaosOptions {
   faults: FaultKind[];
   /** Size of the large outputs in MiB (0 = no large-output pipelines). */
   largeOutputMiB: number;
+  /**
+   * Backend callbacks: `all` checks terminal delivery, signatures and gap-free sequences; `terminal`
+   * leaves out the sequence check; `off` sends no callbacks.
+   */
+  callbacks: 'all' | 'terminal' | 'off';
   /** Share (0..1) of pipelines started on the resubmit-policy task queue. */
   resubmitShare: number;
   /** Share (0..1) of face-swapping pipelines whose face is uploaded with the client (a presigned URL in the spec) instead of a data URI. */
@@ -61,6 +66,7 @@ export const USAGE = `usage: npm run chaos -- --seed <n> --minutes <m> [options]
   --faults-per-minute <k>      faults injected per minute (default 8)
   --workers <w>                worker processes on the main task queue (default 2, at least 2)
   --resubmit-workers <w>       worker processes on the resubmit-policy queue (default 1; 0 = none)
+  --callbacks <all|terminal|off>  backend callbacks to a flaky receiver: check all (default), only the terminal event, or none
   --resubmit-share <share>     share of pipelines on the resubmit-policy queue (default 0.3)
   --faults <list>              comma-separated fault kinds (default: all), or "all"
   --large-output-mib <n>       size of large outputs (default 256; 0 = none)
@@ -101,6 +107,7 @@ export function parseChaosArgs(argv: readonly string[]): ChaosOptions {
     largeOutputMiB: 256,
     uploadedInputs: 0.25,
     resubmitShare: 0.3,
+    callbacks: 'all',
     drainMinutes: 5,
     maxOutageSeconds: 60,
     json: false,
@@ -138,6 +145,12 @@ export function parseChaosArgs(argv: readonly string[]): ChaosOptions {
       case '--large-output-mib':
         options.largeOutputMiB = numberFlag(flag, value(), { min: 0, max: 4096, integer: true });
         break;
+      case '--callbacks': {
+        const raw = value();
+        if (raw !== 'all' && raw !== 'terminal' && raw !== 'off') throw new UsageError(`--callbacks: expected all, terminal or off, got "${raw ?? ''}"`);
+        options.callbacks = raw;
+        break;
+      }
       case '--resubmit-share':
         options.resubmitShare = numberFlag(flag, value(), { min: 0, max: 1 });
         break;
@@ -185,6 +198,7 @@ export function replayCommand(o: ChaosOptions): string {
     `--workers ${o.workers}`,
     `--resubmit-workers ${o.resubmitWorkers}`,
     `--resubmit-share ${o.resubmitShare}`,
+    `--callbacks ${o.callbacks}`,
     `--faults ${o.faults.length > 0 ? o.faults.join(',') : 'none'}`,
     `--large-output-mib ${o.largeOutputMiB}`,
     `--uploaded-inputs ${o.uploadedInputs}`,

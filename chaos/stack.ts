@@ -57,7 +57,13 @@ interface RegistryFile {
   deployments: Record<string, { deploymentId: string } & Record<string, unknown>>;
 }
 
-export async function startChaosStack(options: ChaosOptions, workDir: string, log: (line: string) => void): Promise<ChaosStack> {
+/** Where the workers send their signed backend callbacks (a receiver the campaign runs). */
+export interface CallbackTarget {
+  url: string;
+  secret: string;
+}
+
+export async function startChaosStack(options: ChaosOptions, workDir: string, log: (line: string) => void, callbacks?: CallbackTarget): Promise<ChaosStack> {
   mkdirSync(join(workDir, 'logs'), { recursive: true });
   await ensureLocalTools({ temporal: true, ceph: true }, { env: process.env, onProvision: () => log('provisioning the Temporal CLI and Ceph (once per machine)…') });
   // A distinctive token: finding it in a history or a log is a leak, whatever the context.
@@ -128,6 +134,16 @@ export async function startChaosStack(options: ChaosOptions, workDir: string, lo
     METRICS_PORT: '0',
     TEMPORAL_METRICS_PORT: '0',
     LOG_LEVEL: 'INFO',
+    ...(callbacks
+      ? {
+          CALLBACK_URL: callbacks.url,
+          CALLBACK_SECRET: callbacks.secret,
+          CALLBACK_ALLOWED_HOSTS: new URL(callbacks.url).host,
+          // Long enough to outlast the receiver's own failures and stalls, short enough for a campaign.
+          CALLBACK_RETRY_WINDOW_MS: String(20 * 60_000),
+          CALLBACK_TIMEOUT_MS: '2000',
+        }
+      : {}),
   });
 
   const workers: WorkerSlot[] = [];
