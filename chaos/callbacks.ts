@@ -23,8 +23,8 @@ export interface ReceivedCallback {
 
 /** How to read the service's callbacks: supplied by the callbacks feature's public client API. */
 export interface CallbackFormat {
-  /** True when the signature over (headers, body) is valid for the campaign's secret. */
-  verify(headers: IncomingHttpHeaders, body: string): boolean;
+  /** True when the signature over (headers, body) was valid for the campaign's secret when it arrived. */
+  verify(headers: IncomingHttpHeaders, body: string, receivedAtMs: number): boolean;
   /** The event a body carries. */
   parse(body: string): { eventId: string; pipelineId: string; sequence: number; type: string } | undefined;
   /** Event types that end a pipeline (e.g. pipeline.completed | failed | cancelled). */
@@ -84,7 +84,7 @@ export function checkCallbacks(format: CallbackFormat, received: readonly Receiv
       problems.push({ pipelineId: '-', evidence: `an unreadable callback body: ${delivery.body.slice(0, 120)}` });
       continue;
     }
-    if (!format.verify(delivery.headers, delivery.body)) {
+    if (!format.verify(delivery.headers, delivery.body, delivery.atMs)) {
       problems.push({ pipelineId: event.pipelineId, evidence: `event ${event.eventId} (${event.type}) has an invalid signature` });
       continue;
     }
@@ -116,9 +116,10 @@ export function checkCallbacks(format: CallbackFormat, received: readonly Receiv
 /** The service's callbacks: a JSON event body, Standard-Webhooks-style headers checked by `verifyCallback`. */
 export function callbackFormat(secret: string): CallbackFormat {
   return {
-    verify(headers, body) {
+    verify(headers, body, receivedAtMs) {
       try {
-        verifyCallback(secret, headers, body);
+        // Judged at its arrival: the check runs minutes later, past the timestamp tolerance.
+        verifyCallback(secret, headers, body, { nowMs: receivedAtMs });
         return true;
       } catch {
         return false;
