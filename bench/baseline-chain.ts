@@ -13,6 +13,8 @@
  * All chains of the input run at once, as the pipelines they are compared with do.
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { inputReferenceKey } from '../src/pipeline/param-values.js';
+import type { ParamValue } from '../src/pipeline/step-kinds.js';
 import { loadRegistryFileSync } from '../src/pipeline/registry-file.js';
 import { buildOverrides, resolveStepParams } from '../src/pipeline/overrides.js';
 import { registryEntry, type DeploymentRegistry } from '../src/pipeline/registry.js';
@@ -83,7 +85,13 @@ async function runChain(spec: PipelineSpec, deps: BaselineDeps): Promise<ChainTi
       if (!chosen) throw new Error(`step ${step.id}: no output from ${source.fromStep}`);
       inputUrls[param] = await store.presignGet(chosen.key, { expiresInSeconds: input.presignTtlSeconds });
     }
-    const overrides = buildOverrides(entry, resolveStepParams(step, inputUrls), step.deployment);
+    // Uploaded inputs are r2:// references, presigned at submit time as the submit activity does.
+    const params: Record<string, ParamValue> = {};
+    for (const [name, value] of Object.entries(step.params)) {
+      const inputKey = typeof value === 'string' ? inputReferenceKey(value) : undefined;
+      params[name] = inputKey === undefined ? value : await store.presignGet(inputKey, { expiresInSeconds: input.presignTtlSeconds });
+    }
+    const overrides = buildOverrides(entry, resolveStepParams({ ...step, params }, inputUrls), step.deployment);
     const { requestId } = await runcomfy.submit(entry.deploymentId, { overrides });
     for (;;) {
       const status = await runcomfy.getStatus(entry.deploymentId, requestId);
@@ -123,7 +131,7 @@ async function main(): Promise<void> {
   const runcomfy = new RunComfyClient({ baseUrl: input.runcomfy.baseUrl, token: input.runcomfy.token });
   // The same client settings and store settings as the worker (src/worker/pipeline-worker.ts).
   const s3 = createObjectStoreClient({ ...input.s3, maxSockets: 64 });
-  const store = new ObjectStore({ client: s3, bucket: input.s3.bucket, partSizeBytes: input.partSizeBytes, queueSize: input.queueSize });
+  const store = new ObjectStore({ client: s3, bucket: input.s3.bucket, partSizeBytes: input.partSizeBytes, queueSize: input.queueSize, sourcePolicy: { allowLoopback: true, allowedHosts: [] } });
   const counters = { statusReads: 0 };
   const deps: BaselineDeps = { input, registry: loadRegistryFileSync(input.registryPath), runcomfy, store, counters };
   const errors: string[] = [];

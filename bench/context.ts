@@ -17,7 +17,7 @@ export interface BenchContext {
   stack: BenchStack;
   /** Unique per run: prefixes pipeline ids and keys. */
   runId: string;
-  /** Presigned URL of the face image stored in the bucket. */
+  /** r2:// reference of the face image stored in the bucket (presigned when a job is submitted). */
   faceImageUrl: string;
   registry: DeploymentRegistry;
   log(line: string): void;

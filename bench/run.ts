@@ -103,7 +103,7 @@ async function main(): Promise<number> {
       profile === 'fixed-poll'
         ? { POLL_INITIAL_INTERVAL_MS: String(options.overhead.pollIntervalMs), POLL_MAX_INTERVAL_MS: String(options.overhead.pollIntervalMs) }
         : { COPY_PART_SIZE_MB: String(options.copy.partSizeMib), COPY_QUEUE_SIZE: String(options.copy.queueSize) };
-    const faceImageUrl = await storeFaceImage(liveStack.store, `bench-inputs/${runId}/face.png`);
+    const faceImageUrl = await storeFaceImage(liveStack.store, `inputs/bench-${runId}/face.png`);
     const context: BenchContext = {
       options,
       stack: liveStack,

@@ -151,7 +151,7 @@ export async function startBenchStack(options: StackOptions): Promise<BenchStack
     const client = new Client({ connection, namespace: temporalInfo.namespace });
     const s3Client = createObjectStoreClient({ ...s3Info, maxSockets: 64 });
     stops.push(async () => s3Client.destroy());
-    const store = new ObjectStore({ client: s3Client, bucket: s3Info.bucket });
+    const store = new ObjectStore({ client: s3Client, bucket: s3Info.bucket, sourcePolicy: { allowLoopback: true, allowedHosts: [] } });
 
     return {
       temporal: temporalInfo,
@@ -270,6 +270,8 @@ export async function startWorkerProcess(stack: BenchStack, taskQueue: string, s
     METRICS_PORT: String(metricsPort),
     TEMPORAL_METRICS_PORT: String(temporalMetricsPort),
     LOG_LEVEL: 'INFO',
+    // The emulator serves output files on 127.0.0.1; production refuses loopback.
+    OUTPUT_ALLOW_LOOPBACK: 'true',
     ...settings,
   };
   // Only what a worker needs from the driver's environment: no stray TEMPORAL_/R2_ settings.

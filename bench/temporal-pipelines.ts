@@ -13,13 +13,13 @@ import type { generationPipeline } from '../src/workflows/generation-pipeline.js
 import type { ChainTiming } from './chain-analysis.js';
 import { mapLimited, sleep } from './stats.js';
 
-/** Stores a small real PNG (the face to swap in) and returns a presigned URL valid for `ttlSeconds`. */
-export async function storeFaceImage(store: ObjectStore, key: string, ttlSeconds = 6 * 3600): Promise<string> {
+/** Stores a small real PNG (the face to swap in) under `key` (in `inputs/`) and returns its r2:// reference for specs. */
+export async function storeFaceImage(store: ObjectStore, key: string): Promise<string> {
   const side = 32;
   const rgb = Buffer.alloc(side * side * 3);
   for (let i = 0; i < rgb.length; i++) rgb[i] = (i * 53) % 241;
   await store.putObjectFromStream({ key, body: Readable.from([encodePngRgb(side, side, rgb)]), contentType: 'image/png' });
-  return store.presignGet(key, { expiresInSeconds: ttlSeconds });
+  return `r2://${key}`;
 }
 
 /** One pipeline of a batch, once finished. */

@@ -134,6 +134,8 @@ export async function startChaosStack(options: ChaosOptions, workDir: string, lo
     METRICS_PORT: '0',
     TEMPORAL_METRICS_PORT: '0',
     LOG_LEVEL: 'INFO',
+    // The emulator serves outputs from 127.0.0.1: the local stack's explicit exception to the guard.
+    OUTPUT_ALLOW_LOOPBACK: 'true',
     ...(callbacks
       ? {
           CALLBACK_URL: callbacks.url,

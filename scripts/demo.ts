@@ -8,6 +8,7 @@
  * link, and stops everything again (or keeps it running with --keep). `--help` lists the flags;
  * docs/demo.md explains them.
  */
+import { startLocalEncryption, type LocalEncryption } from '../src/codec/local-encryption.js';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -92,6 +93,7 @@ async function main(): Promise<number> {
   let stack: LocalStack | undefined;
   let worker: InProcessWorker | undefined;
   let client: PipelineClient | undefined;
+  let encryption: LocalEncryption | undefined;
 
   const shutdown = async (): Promise<void> => {
     const startedMs = Date.now();
@@ -99,6 +101,7 @@ async function main(): Promise<number> {
       ['client', client && (() => client!.close())],
       ['worker', worker && (() => worker!.stop())],
       ['servers', stack && (() => stack!.stop())],
+      ['codec server', encryption && (() => encryption!.close())],
     ];
     for (const [what, stop] of parts) {
       if (!stop) continue;
@@ -140,11 +143,13 @@ async function main(): Promise<number> {
     if (!out.redraw) out.log(startingLabel);
     const indicator = out.waiting(startingLabel);
     const bundlePath = env.WORKFLOW_BUNDLE_PATH && existsSync(env.WORKFLOW_BUNDLE_PATH) ? env.WORKFLOW_BUNDLE_PATH : undefined;
+    // Encryption is on in the demo: history holds ciphertext, the Web UI decodes via the codec server.
+    encryption = await startLocalEncryption(process.env['PAYLOAD_KEYS'] || undefined);
     const [stackResult, bundleResult] = await Promise.allSettled([
       startLocalStack({
         workDir,
         toolEnv: process.env,
-        ...(local.temporal ? { temporal: { namespace } } : {}),
+        ...(local.temporal ? { temporal: { namespace, uiCodecEndpoint: encryption.uiCodecEndpoint } } : {}),
         ...(local.s3 ? { s3: {} } : {}),
         ...(local.emulator
           ? {
@@ -199,10 +204,11 @@ async function main(): Promise<number> {
       await new Promise<void>((resolveWait) => interrupted.signal.addEventListener('abort', () => resolveWait(), { once: true }));
       return await finish(0);
     }
-    const config = inProcessWorkerConfig(
+    const plainConfig = inProcessWorkerConfig(
       { temporal: { address: temporalAddress, namespace, taskQueue, ...temporalAuth }, runcomfy, store: storeConfig, registryPath, workflowBundlePath: bundleResult.value },
       { pollInitialIntervalMs: flags.pollIntervalMs, pollMaxIntervalMs: Math.max(flags.pollIntervalMs, 2_000), shutdownGraceMs: 5_000 },
     );
+    const config = { ...plainConfig, payloadKeys: { keys: encryption.keys } };
     worker = await startInProcessWorker({ config, registry, heartbeatThrottleMs: 250 });
     // A worker that stops on its own (a fatal error) would leave the pipeline waiting forever.
     const workerStopped = new AbortController();
@@ -214,19 +220,20 @@ async function main(): Promise<number> {
         workerStopped.abort();
       },
     );
-    client = await PipelineClient.connect({ address: temporalAddress, namespace, taskQueue, registry, store: storeConfig, presignTtlSeconds: PRESIGN_TTL_SECONDS, ...temporalAuth });
+    client = await PipelineClient.connect({ address: temporalAddress, namespace, taskQueue, registry, store: storeConfig, presignTtlSeconds: PRESIGN_TTL_SECONDS, payloadCodec: encryption.codec, ...temporalAuth });
     checkInterrupted();
 
     const uploaded = await client.uploadInput({ bytes: face.bytes }, { key: `inputs/${flags.pipelineId}/face${face.extension}`, contentType: face.contentType });
     out.log(`face image stored as ${uploaded.key} (${formatBytes(uploaded.bytes)})`);
 
-    const spec = defaultPipelineSpec({ pipelineId: flags.pipelineId, prompt: flags.prompt, faceImageUrl: uploaded.url }, registry);
+    const spec = defaultPipelineSpec({ pipelineId: flags.pipelineId, prompt: flags.prompt, faceImageUrl: uploaded.ref }, registry);
     const started = await client.start(spec);
     if (started.alreadyStarted) out.log(`pipeline ${flags.pipelineId} was already started with this spec: following it`);
     const webUiPath = `/namespaces/${encodeURIComponent(namespace)}/workflows/${encodeURIComponent(started.workflowId)}/${encodeURIComponent(started.runId)}/history`;
     const webUiUrl = stack.temporal?.workflowUrl(started.workflowId, started.runId) ?? (env.TEMPORAL_UI_URL ? realWorkflowUrl(env.TEMPORAL_UI_URL, webUiPath) : undefined);
     report = { ...report, workflowId: started.workflowId, runId: started.runId, webUiUrl: webUiUrl ?? null };
     out.log(`started ${started.workflowId}${webUiUrl ? `\n  Web UI: ${webUiUrl}` : ''}`);
+    for (const line of encryption.describe({ temporalAddress, namespace, workflowId: started.workflowId, uiUrl: stack.temporal?.uiUrl })) out.log(line);
 
     const final = await followPipeline(client, out, flags, interrupted.signal, workerStopped.signal);
     if (!final || final.runStatus === 'RUNNING' || !FINAL_PIPELINE_STATUSES.has(final.status)) {

@@ -5,6 +5,8 @@
  */
 import { parseIntegrationEnv, type IntegrationSettings } from './callbacks/config.js';
 import { z } from 'zod';
+import { parseHostPatterns } from './net/address-guard.js';
+import type { AddressPolicy } from './net/address-guard.js';
 import type { PipelineTimings } from './contract/activity-contract.js';
 import { DEFAULT_TASK_QUEUE } from './contract/pipeline-contract.js';
 
@@ -127,6 +129,7 @@ export const workerEnvSchema = z.object({
   SUBMIT_TIMEOUT_MS: positiveInt().default(60_000),
   PERSIST_HEARTBEAT_TIMEOUT_MS: positiveInt().default(60_000),
   PERSIST_TIMEOUT_MS: positiveInt().default(3_600_000),
+  PERSIST_CANCEL_GRACE_MS: positiveInt().default(10_000),
   CANCEL_CONFIRM_TIMEOUT_MS: positiveInt().default(60_000),
   // Stopping the billing is worth a long wait through RunComfy trouble: 45 minutes by default.
   CANCEL_RETRY_BUDGET_MS: positiveInt().default(45 * 60_000),
@@ -148,6 +151,16 @@ export const workerEnvSchema = z.object({
   SHUTDOWN_GRACE_MS: positiveInt().default(30_000),
   HEARTBEAT_THROTTLE_MS: positiveInt().default(5_000),
   WORKFLOW_BUNDLE_PATH: z.string().min(1).optional(),
+
+  // Output downloads: RunComfy's output URLs are data from outside (see src/net/address-guard.ts).
+  OUTPUT_HOSTS: z.string().optional(),
+  OUTPUT_ALLOW_LOOPBACK: envBoolean.default(false),
+  MAX_OUTPUT_BYTES: positiveInt().default(2 * 1024 * MIB),
+  OUTPUT_IDLE_TIMEOUT_MS: positiveInt(3_600_000).default(30_000),
+  OUTPUT_DEADLINE_MS: positiveInt(24 * 3_600_000).default(15 * 60_000),
+  // Payload encryption (src/codec): `id:base64key` entries, the first one encrypts.
+  PAYLOAD_KEYS: z.string().optional(),
+  PAYLOAD_KEY_FILE: z.string().min(1).optional(),
 
   METRICS_PORT: port.default(9464),
   TEMPORAL_METRICS_PORT: port.default(9465),
@@ -175,6 +188,15 @@ export interface WorkerConfig {
   integration: IntegrationSettings;
   /** CALLBACK_SECRET: signs callbacks; reaches only the delivery activity. */
   callbackSecret?: string;
+  downloads: { policy: AddressPolicy; maxOutputBytes: number; idleTimeoutMs: number; deadlineMs: number };
+  /** Raw payload key settings, turned into a codec by `loadPayloadKeys` (which reads the key file). */
+  payloadKeys: PayloadKeySettings;
+}
+
+/** Where payload encryption keys come from; both unset = payloads stay plain. */
+export interface PayloadKeySettings {
+  keys?: string;
+  keyFile?: string;
 }
 
 /** A configuration problem: names each variable and why it was refused. */
@@ -197,6 +219,15 @@ export function parseWorkerConfig(env: Readonly<Record<string, string | undefine
   const integration = parseIntegrationEnv(Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== '')));
   if (integration.problems.length > 0) throw new ConfigError(integration.problems);
   const partSizeBytes = e.COPY_PART_SIZE_MB * MIB;
+  let allowedHosts: string[];
+  try {
+    allowedHosts = parseHostPatterns(e.OUTPUT_HOSTS);
+  } catch (error) {
+    throw new ConfigError([`OUTPUT_HOSTS: ${(error as Error).message}`]);
+  }
+  if (e.MAX_OUTPUT_BYTES > partSizeBytes * 10_000) {
+    throw new ConfigError([`MAX_OUTPUT_BYTES: must be at most COPY_PART_SIZE_MB × 10,000 parts (${partSizeBytes * 10_000})`]);
+  }
   return {
     integration: integration.settings,
     ...(integration.callbackSecret ? { callbackSecret: integration.callbackSecret } : {}),
@@ -212,6 +243,7 @@ export function parseWorkerConfig(env: Readonly<Record<string, string | undefine
       submitTimeoutMs: e.SUBMIT_TIMEOUT_MS,
       persistHeartbeatTimeoutMs: e.PERSIST_HEARTBEAT_TIMEOUT_MS,
       persistTimeoutMs: e.PERSIST_TIMEOUT_MS,
+      persistCancelGraceMs: e.PERSIST_CANCEL_GRACE_MS,
       cancelTimeoutMs: e.CANCEL_CONFIRM_TIMEOUT_MS,
       cancelRetryBudgetMs: e.CANCEL_RETRY_BUDGET_MS,
       storeOutageBudgetMs: e.STORE_OUTAGE_BUDGET_MS,
@@ -233,6 +265,13 @@ export function parseWorkerConfig(env: Readonly<Record<string, string | undefine
     metricsPort: e.METRICS_PORT,
     temporalMetricsPort: e.TEMPORAL_METRICS_PORT,
     logLevel: e.LOG_LEVEL,
+    downloads: {
+      policy: { allowLoopback: e.OUTPUT_ALLOW_LOOPBACK, allowedHosts },
+      maxOutputBytes: e.MAX_OUTPUT_BYTES,
+      idleTimeoutMs: e.OUTPUT_IDLE_TIMEOUT_MS,
+      deadlineMs: e.OUTPUT_DEADLINE_MS,
+    },
+    payloadKeys: { ...(e.PAYLOAD_KEYS ? { keys: e.PAYLOAD_KEYS } : {}), ...(e.PAYLOAD_KEY_FILE ? { keyFile: e.PAYLOAD_KEY_FILE } : {}) },
   };
 }
 
@@ -252,6 +291,9 @@ export const clientEnvSchema = z
     RUNCOMFY_TOKEN: z.string().min(1).optional(),
 
     DEPLOYMENT_REGISTRY_PATH: z.string().min(1).default('config/deployments.json'),
+
+    PAYLOAD_KEYS: z.string().optional(),
+    PAYLOAD_KEY_FILE: z.string().min(1).optional(),
   })
   .superRefine((env, ctx) => {
     requireWholeStore(env, ctx);
@@ -266,6 +308,8 @@ export interface ClientConfig {
   /** Present when RUNCOMFY_TOKEN is set: enables the deployment commands. */
   runcomfy?: { baseUrl: string; token: string };
   registryPath: string;
+  /** Payload encryption keys, as the workers have them: see `src/codec`. */
+  payloadKeys: PayloadKeySettings;
 }
 
 /**
@@ -284,5 +328,6 @@ export function parseClientConfig(env: Readonly<Record<string, string | undefine
     presignTtlSeconds: e.PRESIGN_TTL_SECONDS,
     ...(e.RUNCOMFY_TOKEN ? { runcomfy: { baseUrl: e.RUNCOMFY_BASE_URL, token: e.RUNCOMFY_TOKEN } } : {}),
     registryPath: e.DEPLOYMENT_REGISTRY_PATH,
+    payloadKeys: { ...(e.PAYLOAD_KEYS ? { keys: e.PAYLOAD_KEYS } : {}), ...(e.PAYLOAD_KEY_FILE ? { keyFile: e.PAYLOAD_KEY_FILE } : {}) },
   };
 }

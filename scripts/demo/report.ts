@@ -174,8 +174,9 @@ export function stackAccess(
     ...(stack.s3 ? [`R2_ENDPOINT=${stack.s3.endpoint}`, `R2_BUCKET=${stack.s3.bucket}`, `R2_ACCESS_KEY_ID=${stack.s3.accessKeyId}`, `R2_SECRET_ACCESS_KEY=${stack.s3.secretAccessKey}`] : []),
   ];
   lines.push('', '  More pipelines run on it through the operator CLI (docs/cli.md), from another terminal:', `    ${cliEnv.join(' \\\n    ')} \\\n    npm run cli -- list`);
-  // The worker also needs RunComfy (the emulator's token is a local test value, never a real one).
-  const workerEnv = p.workerless ? [...cliEnv, ...(stack.s3 ? ['R2_FORCE_PATH_STYLE=true'] : []), ...(stack.emulator ? [`RUNCOMFY_BASE_URL=${stack.emulator.url}`, `RUNCOMFY_TOKEN=${stack.emulator.token}`] : [])] : [];
+  // The worker also needs RunComfy (the emulator's token is a local test value, never a real one), and
+  // may fetch the emulator's output files on loopback, which production refuses.
+  const workerEnv = p.workerless ? [...cliEnv, ...(stack.s3 ? ['R2_FORCE_PATH_STYLE=true'] : []), ...(stack.emulator ? [`RUNCOMFY_BASE_URL=${stack.emulator.url}`, `RUNCOMFY_TOKEN=${stack.emulator.token}`, 'OUTPUT_ALLOW_LOOPBACK=true'] : [])] : [];
   if (p.workerless) lines.push('', '  Start a worker for it from another terminal:', `    ${workerEnv.join(' \\\n    ')} \\\n    npm run worker`);
   const asMap = (env: string[]): Record<string, string> => Object.fromEntries(env.map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]));
   return {

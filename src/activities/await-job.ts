@@ -82,6 +82,10 @@ export function createAwaitJob(deps: ActivityDeps) {
           return done;
         }
         if (input.phase === 'queue' && status.status === 'running') return { status: 'running', statusReads };
+        // A new place in the queue is worth one activity: the backend shows it to its user.
+        if (input.phase === 'queue' && input.returnOnQueueMove && status.queuePosition !== undefined && status.queuePosition !== input.knownQueuePosition) {
+          return { status: 'queued', statusReads, queuePosition: status.queuePosition };
+        }
       } catch (error) {
         const cancelled = cancellationOf(ctx);
         if (cancelled) throw cancelled;

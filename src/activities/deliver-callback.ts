@@ -2,6 +2,7 @@ import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { request } from 'undici';
 import type { CallbackDeliveryRecord, CallbackEvent } from '../callbacks/events.js';
+import { callbackSecrets } from '../callbacks/config.js';
 import { signCallback } from '../callbacks/signature.js';
 import { callbackHostAllowed } from '../pipeline/integration.js';
 import type { ActivityDeps } from './deps.js';
@@ -30,7 +31,7 @@ export function createDeliverCallback(deps: ActivityDeps) {
       throw ApplicationFailure.nonRetryable('the callback host is not in CALLBACK_ALLOWED_HOSTS', 'CallbackHostNotAllowed');
     }
     const body = JSON.stringify(input.event);
-    const headers = signCallback(secret, { id: input.event.id, timestampSeconds: Date.now() / 1000, body });
+    const headers = signCallback(callbackSecrets(secret), { id: input.event.id, timestampSeconds: Date.now() / 1000, body });
     const signal = AbortSignal.any([ctx.cancellationSignal, AbortSignal.timeout(input.timeoutMs)]);
     let status: number;
     try {

@@ -1,4 +1,5 @@
 import { Context } from '@temporalio/activity';
+import { stripUrlQueries } from '../net/redact-urls.js';
 import { extractOutputFiles, type OutputFile } from '../runcomfy/outputs.js';
 import type { FetchJobResultInput, FetchJobResultOutput, JobOutputRef } from '../contract/activity-contract.js';
 import type { ActivityDeps } from './deps.js';
@@ -29,10 +30,14 @@ export async function readJobResult(deps: ActivityDeps, input: FetchJobResultInp
   } catch (error) {
     throw runComfyFailure(error);
   }
-  if (result.status === 'cancelled') return { outcome: 'cancelled', outputs: [] };
+  // RunComfy's timestamps, when both parse: the GPU facts then measure the job by its own clock.
+  const created = epochMsOf(result.createdAt);
+  const finished = epochMsOf(result.finishedAt);
+  const times = Number.isFinite(created) && Number.isFinite(finished) && finished >= created ? { remoteTimes: { createdAt: new Date(created).toISOString(), finishedAt: new Date(finished).toISOString() } } : {};
+  if (result.status === 'cancelled') return { outcome: 'cancelled', outputs: [], ...times };
   if (result.status === 'failed') {
-    const message = (result.failure?.message ?? 'the job failed without an error message').replace(/\s+/g, ' ').slice(0, 2_000);
-    const outcome: FetchJobResultOutput = { outcome: 'failed', outputs: [], error: message, transient: isTransientJobFailure(message, result.failure?.code) };
+    const message = stripUrlQueries((result.failure?.message ?? 'the job failed without an error message').replace(/\s+/g, ' ')).slice(0, 2_000);
+    const outcome: FetchJobResultOutput = { outcome: 'failed', outputs: [], error: message, transient: isTransientJobFailure(message, result.failure?.code), ...times };
     deps.metrics?.jobFinished(input.stepKind ?? 'unknown', 'failed');
     return outcome;
   }
@@ -40,5 +45,11 @@ export async function readJobResult(deps: ActivityDeps, input: FetchJobResultInp
   // Some workflows only preview (PreviewImage): a preview is better than losing the job's work.
   const files = saved.length > 0 ? saved : extractOutputFiles(result.outputs, { includeTemp: true });
   deps.metrics?.jobFinished(input.stepKind ?? 'unknown', 'succeeded');
-  return { outcome: 'succeeded', outputs: files.map(toRef) };
+  return { outcome: 'succeeded', outputs: files.map(toRef), ...times };
+}
+
+/** An ISO string, or a number of Unix seconds (or milliseconds, when that large), as epoch ms; NaN otherwise. */
+function epochMsOf(value: string | number | undefined): number {
+  if (typeof value === 'number') return value > 1e11 ? value : value * 1000;
+  return value !== undefined ? Date.parse(value) : NaN;
 }

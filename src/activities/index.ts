@@ -1,4 +1,5 @@
 import { createAwaitJob } from './await-job.js';
+import { createCallbackTarget } from './callback-target.js';
 import { createCancelJob } from './cancel-job.js';
 import { createDeliverCallback } from './deliver-callback.js';
 import type { ActivityDeps } from './deps.js';
@@ -22,6 +23,7 @@ export function createActivities(deps: ActivityDeps) {
     persistOutputs: createPersistOutputs(deps),
     cancelJob: createCancelJob(deps),
     deliverCallback: createDeliverCallback(deps),
+    callbackTarget: createCallbackTarget(deps),
   };
 }
 

@@ -1,6 +1,7 @@
 import { Context } from '@temporalio/activity';
 import type { PersistOutputsHeartbeat, PersistOutputsInput, PersistOutputsResult } from '../contract/activity-contract.js';
 import type { PersistedOutput } from '../contract/pipeline-contract.js';
+import { urlWithoutQuery } from '../net/redact-urls.js';
 import { expandKeyTemplate } from '../storage/key-template.js';
 import { deterministicOutputKey } from '../storage/output-key.js';
 import type { ActivityDeps } from './deps.js';
@@ -20,8 +21,10 @@ export function createPersistOutputs(deps: ActivityDeps) {
     const ctx = Context.current();
     const progress: PersistOutputsHeartbeat = { bytesCopied: 0, filesDone: 0, filesTotal: input.outputs.length };
     // A copy queued for a memory slot, or waiting for a slow first byte, is alive: it heartbeats on a
-    // timer as well as on progress, so it never times out while it waits its turn.
-    const ticker = setInterval(() => ctx.heartbeat(progress), Math.max(10, Math.floor((ctx.info.heartbeatTimeoutMs ?? 60_000) / 3)));
+    // timer as well as on progress, so it never times out while it waits its turn. At least every
+    // second: cancellation reaches an activity only through heartbeats, and a cancelled pipeline
+    // must stop a silent (hostile) source within seconds (the SDK throttles what is sent).
+    const ticker = setInterval(() => ctx.heartbeat(progress), Math.max(10, Math.min(1_000, Math.floor((ctx.info.heartbeatTimeoutMs ?? 60_000) / 3))));
     try {
       return await copyAll(ctx, input, progress);
     } finally {
@@ -79,12 +82,13 @@ export function createPersistOutputs(deps: ActivityDeps) {
           channel: output.channel,
           filename: output.filename,
           media: output.media,
-          sourceUrl: output.url,
+          // History keeps where a file came from, never the signature or token in its query.
+          sourceUrl: urlWithoutQuery(output.url),
         });
       } catch (error) {
         const cancelled = cancellationOf(ctx);
         if (cancelled) throw cancelled;
-        throw storageFailure(error);
+        throw storageFailure(error, { stepId: input.stepId, requestId: input.requestId });
       }
     }
     if (input.stepStartedAtMs !== undefined) deps.metrics?.stepSucceeded(input.stepKind ?? 'unknown', (Date.now() - input.stepStartedAtMs) / 1000);

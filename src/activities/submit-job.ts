@@ -1,5 +1,7 @@
 import { Context } from '@temporalio/activity';
 import { buildOverrides, resolveStepParams } from '../pipeline/overrides.js';
+import { inputReferenceKey, OBJECT_REFERENCE_SCHEME } from '../pipeline/param-values.js';
+import type { ParamValue } from '../pipeline/step-kinds.js';
 import type { SubmitJobInput, SubmitJobResult } from '../contract/activity-contract.js';
 import type { ActivityDeps } from './deps.js';
 import { submitFailure } from './failures.js';
@@ -22,7 +24,13 @@ export function createSubmitJob(deps: ActivityDeps) {
         inputUrls[param] =
           input.outputUrlMode === 'source' ? ref.sourceUrl : await deps.store.presignGet(ref.key, { expiresInSeconds: deps.settings.presignTtlSeconds });
       }
-      const overrides = buildOverrides(input.deployment, resolveStepParams(input.step, inputUrls), input.deploymentKey);
+      // Uploaded inputs travel as r2:// references; only here do they become (signed) URLs.
+      const params: Record<string, ParamValue> = {};
+      for (const [name, value] of Object.entries(input.step.params)) {
+        const key = typeof value === 'string' && value.startsWith(OBJECT_REFERENCE_SCHEME) ? inputReferenceKey(value) : undefined;
+        params[name] = key === undefined ? value : await deps.store.presignGet(key, { expiresInSeconds: deps.settings.presignTtlSeconds });
+      }
+      const overrides = buildOverrides(input.deployment, resolveStepParams({ ...input.step, params }, inputUrls), input.deploymentKey);
       const job = await deps.runcomfy.submit(input.deployment.deploymentId, { overrides }, { signal });
       metrics?.jobSubmitted(input.step.kind, input.deploymentKey);
       Context.current().log.info('job submitted', { stepId: input.step.id, attempt: input.attempt, requestId: job.requestId, deploymentKey: input.deploymentKey });

@@ -31,10 +31,19 @@ export const integrationEnvSchema = z.object({
   OUTPUT_KEY_PREFIXES: list.optional(),
   CALLBACK_ALLOWED_HOSTS: list.optional(),
   CALLBACK_URL: z.string().refine((value) => callbackUrlProblem(value) === undefined, { error: 'expected an http(s) URL without credentials or fragment' }).optional(),
-  CALLBACK_SECRET: z.string().min(16, { error: 'must be at least 16 characters' }).optional(),
+  // Two secrets separated by a comma while one is being rotated: every delivery is signed with each.
+  CALLBACK_SECRET: z
+    .string()
+    .refine((value) => callbackSecrets(value).length > 0 && callbackSecrets(value).every((secret) => secret.length >= 16), { error: 'must be at least 16 characters (each, when several are separated by commas)' })
+    .optional(),
   CALLBACK_RETRY_WINDOW_MS: ms(30 * 24 * 3600_000).default(24 * 3600_000),
   CALLBACK_TIMEOUT_MS: ms(120_000).default(10_000),
 });
+
+/** The secrets of a CALLBACK_SECRET value: one, or several separated by commas (rotation). */
+export function callbackSecrets(value: string): string[] {
+  return value.split(',').map((secret) => secret.trim()).filter((secret) => secret !== '');
+}
 
 /** Parses the integration variables; `problems` name the variable and the reason, never a value. */
 export function parseIntegrationEnv(env: Readonly<Record<string, string | undefined>>): { settings: IntegrationSettings; callbackSecret?: string; problems: string[] } {

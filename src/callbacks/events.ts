@@ -26,7 +26,11 @@ export interface CallbackEvent {
   /** Same for every delivery of this event: dedupe on it. Also sent as the `webhook-id` header. */
   id: string;
   type: CallbackEventType;
-  /** 1, 2, 3… per pipeline, in the order things happened (superseded progress events may be skipped). */
+  /**
+   * 1, 2, 3… per pipeline, in the order things happened. Given when the outbox hands the event to
+   * delivery, to sent events only: a superseded progress event gets none, so the backend sees no gap
+   * unless an event was given up after its retry window (recorded `undelivered` in the outbox).
+   */
   sequence: number;
   pipelineId: string;
   correlation?: Correlation;
@@ -48,6 +52,8 @@ export interface StepEventData {
   phase?: string;
   /** step.progress: the step's own estimate 0–100. */
   stepProgress?: number;
+  /** step.progress while queued: jobs ahead of this one at RunComfy, when it reported it. */
+  queuePosition?: number;
   /** step.succeeded: the R2 keys written (presign on read). */
   outputs?: { key: string; bytes: number; sha256: string; contentType: string; media: string }[];
   /** step.failed: what went wrong, and whether running the job again may succeed. */
@@ -62,6 +68,10 @@ export interface PipelineEventData {
   status: PipelineStatus;
   failedStepId?: string;
   cancelReason?: string;
+  /** pipeline.failed: why (also a refusal at preparation, before any step ran). */
+  error?: { type: string; message: string };
+  /** pipeline.failed: whether starting the same job again may succeed. */
+  retryable?: boolean;
   outputs: { stepId: string; key: string; bytes: number; sha256: string; contentType: string; media: string }[];
   gpu: PipelineGpuFacts;
 }
@@ -80,7 +90,8 @@ export function callbackOutboxWorkflowId(pipelineId: string): string {
 /** What happened to one event. */
 export interface CallbackDeliveryRecord {
   id: string;
-  sequence: number;
+  /** The sequence the event was sent with (none for a superseded event, which was never sent). */
+  sequence?: number;
   type: CallbackEventType;
   /** delivered (2xx), rejected (4xx other than 408/429: not retried), undelivered (retry window over), superseded (a newer progress event of the step was pending). */
   outcome: 'delivered' | 'rejected' | 'undelivered' | 'superseded';
@@ -119,19 +130,20 @@ function pipelineProgressOf(progress: PipelineProgress): number {
 export interface StepMemory {
   state: string;
   attempts: number;
+  queuePosition?: number;
 }
 
 /** The events that explain how `step` changed since `before` (none when nothing that matters did). */
 export function stepEvents(step: StepProgress, before: StepMemory | undefined, atIso: string): { type: CallbackEventType; data: StepEventData }[] {
   const events: { type: CallbackEventType; data: StepEventData }[] = [];
   const was = before ?? { state: 'pending', attempts: 0 };
-  if (step.state === was.state && step.attempts.length === was.attempts) return events;
+  if (step.state === was.state && step.attempts.length === was.attempts && step.queuePosition === was.queuePosition) return events;
   if (step.state === 'pending' || step.state === 'skipped') return events;
   const attempt = step.attempts.at(-1);
   const base: StepEventData = { stepId: step.id, kind: step.kind, ...(attempt ? { attempt: attempt.attempt } : {}), ...(step.requestId ? { requestId: step.requestId } : {}) };
   if (was.state === 'pending') events.push({ type: 'step.started', data: { ...base } });
   const phase = STEP_PHASES[step.state];
-  if (phase) events.push({ type: 'step.progress', data: { ...base, ...phase } });
+  if (phase) events.push({ type: 'step.progress', data: { ...base, ...phase, ...(step.state === 'waiting' && step.queuePosition !== undefined ? { queuePosition: step.queuePosition } : {}) } });
   if (step.state === 'succeeded') {
     events.push({ type: 'step.succeeded', data: { ...base, outputs: step.outputs.map(({ key, bytes, sha256, contentType, media }) => ({ key, bytes, sha256, contentType, media })), gpu: stepGpuFacts(step, atIso) } });
   } else if (step.state === 'failed') {
@@ -144,13 +156,18 @@ export function stepEvents(step: StepProgress, before: StepMemory | undefined, a
 }
 
 /** The terminal event of a pipeline that ended with `progress`. */
-export function pipelineEvent(progress: PipelineProgress): { type: CallbackEventType; data: PipelineEventData } {
+export function pipelineEvent(progress: PipelineProgress, failure?: { type: string; message: string }): { type: CallbackEventType; data: PipelineEventData } {
   const type: CallbackEventType = progress.status === 'succeeded' ? 'pipeline.completed' : progress.status === 'cancelled' ? 'pipeline.cancelled' : 'pipeline.failed';
+  // A step's failure decides whether a retry may help; otherwise the pipeline's own (a refused spec will be refused again).
+  const failedStep = progress.failedStepId ? progress.steps.find((step) => step.id === progress.failedStepId) : undefined;
+  const retryType = failedStep?.error?.type ?? failure?.type;
   return {
     type,
     data: {
       status: progress.status,
       ...(progress.failedStepId ? { failedStepId: progress.failedStepId } : {}),
+      ...(type === 'pipeline.failed' && failure ? { error: { type: failure.type, message: failure.message.slice(0, 2000) } } : {}),
+      ...(type === 'pipeline.failed' && failure && retryType ? { retryable: failureRetryable(retryType) } : {}),
       ...(progress.cancelReason ? { cancelReason: progress.cancelReason } : {}),
       outputs: progress.steps.flatMap((step) => step.outputs.map(({ key, bytes, sha256, contentType, media }) => ({ stepId: step.id, key, bytes, sha256, contentType, media }))),
       gpu: gpuFactsOf(progress, progress.finishedAt),

@@ -24,13 +24,19 @@ function signatureOf(key: Buffer, id: string, timestamp: string, body: string | 
   return hmac.digest();
 }
 
-/** The three headers of a callback with this id, time and exact body. */
-export function signCallback(secret: string, message: { id: string; timestampSeconds: number; body: string }): Record<string, string> {
+/**
+ * The three headers of a callback with this id, time and exact body. With several secrets (a
+ * rotation in progress) the signature header carries one signature per secret, space-separated, so
+ * a receiver still on the old secret and one already on the new both verify.
+ */
+export function signCallback(secret: string | readonly string[], message: { id: string; timestampSeconds: number; body: string }): Record<string, string> {
   const timestamp = String(Math.floor(message.timestampSeconds));
+  const secrets = typeof secret === 'string' ? [secret] : secret;
+  if (secrets.length === 0) throw new TypeError('at least one callback secret is needed');
   return {
     [CALLBACK_HEADERS.id]: message.id,
     [CALLBACK_HEADERS.timestamp]: timestamp,
-    [CALLBACK_HEADERS.signature]: `v1,${signatureOf(keyOf(secret), message.id, timestamp, message.body).toString('base64')}`,
+    [CALLBACK_HEADERS.signature]: secrets.map((one) => `v1,${signatureOf(keyOf(one), message.id, timestamp, message.body).toString('base64')}`).join(' '),
   };
 }
 

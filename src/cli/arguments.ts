@@ -44,7 +44,8 @@ Environment:
   R2_ENDPOINT, R2_BUCKET, R2_ACCESS_KEY_ID, R2_SECRET_ACCESS_KEY, R2_REGION, R2_FORCE_PATH_STYLE
   (uploads and download links; optional), PRESIGN_TTL_SECONDS (86400);
   RUNCOMFY_BASE_URL, RUNCOMFY_TOKEN (deployments commands);
-  DEPLOYMENT_REGISTRY_PATH (config/deployments.json).
+  DEPLOYMENT_REGISTRY_PATH (config/deployments.json);
+  PAYLOAD_KEYS or PAYLOAD_KEY_FILE (the workers' payload keys, when they encrypt).
 `;
 
 /** A mistake in the command line: exit code 2. */

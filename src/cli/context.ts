@@ -1,4 +1,7 @@
 /** What every command receives: output mode, configuration, Ctrl-C, and lazily opened clients. */
+import { ConfigError } from '../config.js';
+import { AesGcmPayloadCodec } from '../codec/aes-gcm-codec.js';
+import { loadPayloadKeys } from '../codec/payload-keys.js';
 import { existsSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -28,6 +31,12 @@ export function resolveRegistryPath(path: string): string {
 /** The context of one command run; the caller closes the pipeline client it may have opened. */
 export function createContext(json: boolean, config: ClientConfig, interrupt: AbortSignal): Context & { close(): Promise<void> } {
   let client: Promise<PipelineClient> | undefined;
+  let payloadKeys;
+  try {
+    payloadKeys = loadPayloadKeys(config.payloadKeys);
+  } catch (error) {
+    throw new ConfigError([(error as Error).message]);
+  }
   let registryCache: { value: DeploymentRegistry | undefined } | undefined;
   const ctx: Context & { close(): Promise<void> } = {
     json,
@@ -42,6 +51,7 @@ export function createContext(json: boolean, config: ClientConfig, interrupt: Ab
         ...(config.temporal.apiKey !== undefined ? { apiKey: config.temporal.apiKey } : {}),
         ...(config.store ? { store: config.store } : {}),
         presignTtlSeconds: config.presignTtlSeconds,
+        ...(payloadKeys ? { payloadCodec: new AesGcmPayloadCodec(payloadKeys) } : {}),
         ...(ctx.registry(false) ? { registry: ctx.registry(false) } : {}),
       }).catch((error: unknown) => {
         throw new Error(`cannot reach Temporal at ${config.temporal.address}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });

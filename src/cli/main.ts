@@ -10,7 +10,7 @@ import { createContext, type Context } from './context.js';
 import { deploymentsInspectCommand, deploymentsListCommand } from './deployment-commands.js';
 import { CommandOutcome, errorDocument, EXIT_CODES, exitCodeFor } from './exit-codes.js';
 import { cancelCommand, listCommand, resultCommand, startCommand, statusCommand, watchCommand } from './pipeline-commands.js';
-import { printJson } from './render.js';
+import { printJson, writeErr } from './render.js';
 
 const COMMANDS: Record<string, (ctx: Context, values: Values, positionals: readonly string[]) => Promise<number>> = {
   start: startCommand,
@@ -76,14 +76,14 @@ function report(error: unknown, json: boolean): number {
   if (json) {
     printJson({ error: document });
   } else {
-    process.stderr.write(`rcp: ${String(document['message'])}\n`);
-    if (error instanceof InvalidPipelineSpecError) for (const issue of error.issues) process.stderr.write(`  ${issue.path || '(spec)'}: ${issue.message}\n`);
+    writeErr(`rcp: ${String(document['message'])}`);
+    if (error instanceof InvalidPipelineSpecError) for (const issue of error.issues) writeErr(`  ${issue.path || '(spec)'}: ${issue.message}`);
     if (error instanceof PipelineFailedError) {
-      if (error.stepId) process.stderr.write(`  step: ${error.stepId}\n`);
-      if (error.requestId) process.stderr.write(`  RunComfy request: ${error.requestId}\n`);
+      if (error.stepId) writeErr(`  step: ${error.stepId}`);
+      if (error.requestId) writeErr(`  RunComfy request: ${error.requestId}`);
     }
     if (exitCode === EXIT_CODES.unexpected && error instanceof Error && error.cause instanceof Error && !error.message.includes(error.cause.message)) {
-      process.stderr.write(`  cause: ${error.cause.message}\n`);
+      writeErr(`  cause: ${error.cause.message}`);
     }
   }
   return exitCode;

@@ -1,5 +1,6 @@
 /** The pipeline commands: start, status, watch, cancel, result, list. */
 import { isUuid } from '../pipeline/integration.js';
+import { terminalSafeLine } from '../text/terminal-safe.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { PIPELINE_LIST_STATUSES, PipelineCancelledError, type PipelineClient, type PipelineListStatus, type PipelineStatusView, type StepOutput } from '../client/index.js';
 import { formatBytes, formatDuration } from '../format.js';
@@ -36,7 +37,7 @@ export async function startCommand(ctx: Context, values: Values, positionals: re
     if (!/^(https?:|data:)/i.test(faceImage)) {
       if (!existsSync(faceImage)) throw new UsageError(`--face-image: no such file "${faceImage}" (pass an http(s) URL or a local file)`);
       const uploaded = await (await ctx.pipelines()).uploadInput({ path: faceImage });
-      faceImageUrl = uploaded.url;
+      faceImageUrl = uploaded.ref;
       if (!ctx.json) process.stderr.write(`uploaded ${faceImage} to ${uploaded.key} (${formatBytes(uploaded.bytes)})\n`);
     }
     spec = defaultPipelineSpec({ pipelineId, prompt, faceImageUrl, ...(seed !== undefined ? { seed } : {}) }, ctx.registry(false));
@@ -84,7 +85,7 @@ export async function watchCommand(ctx: Context, values: Values, positionals: re
     const lines = statusLines(last, Date.now());
     // Move to the start of the block drawn last time and overwrite it line by line.
     let text = drawnLines > 0 ? `\x1b[${drawnLines}F` : '';
-    for (const line of lines) text += `\x1b[2K${line}\n`;
+    for (const line of lines) text += `\x1b[2K${terminalSafeLine(line)}\n`;
     for (let extra = lines.length; extra < drawnLines; extra++) text += '\x1b[2K\n';
     process.stdout.write(text);
     drawnLines = Math.max(lines.length, drawnLines);

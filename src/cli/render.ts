@@ -1,11 +1,19 @@
 /** Human-readable output of the CLI: status blocks, step lines and output listings (`--json` aside). */
 import type { LiveStepStatus, PipelineGpuFacts, PipelineStatusView } from '../client/index.js';
 import { formatBytes, formatDuration } from '../format.js';
+import { terminalSafe } from '../text/terminal-safe.js';
 import type { PersistedOutput, StepProgress } from '../contract/pipeline-contract.js';
 import type { ClientConfig } from '../config.js';
 
+/** Every line the CLI prints to stdout goes through here: remote text must not drive the terminal. */
 export function writeOut(text: string): void {
-  process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
+  const safe = terminalSafe(text);
+  process.stdout.write(safe.endsWith('\n') ? safe : `${safe}\n`);
+}
+
+/** A line on stderr, with the same cleaning as {@link writeOut}. */
+export function writeErr(text: string): void {
+  process.stderr.write(`${terminalSafe(text)}\n`);
 }
 
 export function printJson(value: unknown): void {

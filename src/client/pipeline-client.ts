@@ -19,6 +19,7 @@ import type { LoadedDataConverter } from '@temporalio/common';
 import { inspect } from 'node:util';
 import type { DeploymentRegistry } from '../pipeline/registry.js';
 import { gpuFactsOf } from '../pipeline/gpu-facts.js';
+import { signedUrlIssues } from '../pipeline/param-values.js';
 import { validatePipelineSpec } from '../pipeline/spec.js';
 import {
   cancelPipelineSignal,
@@ -124,7 +125,7 @@ export class PipelineClient {
     try {
       // Only a client given a bucket loads the storage facade (and with it the AWS SDK).
       if (options.store) storage = (await import('../storage/inputs.js')).PipelineStorage.connect(options.store, options.presignTtlSeconds ?? DEFAULT_CLIENT_PRESIGN_TTL_SECONDS);
-      const client = new Client({ connection, namespace: options.namespace ?? 'default' });
+      const client = new Client({ connection, namespace: options.namespace ?? 'default', ...(options.payloadCodec ? { dataConverter: { payloadCodecs: [options.payloadCodec] } } : {}) });
       const pipelineClient = new PipelineClient({
         client,
         ...(storage ? { store: storage.store } : {}),
@@ -157,6 +158,8 @@ export class PipelineClient {
   async start(spec: unknown): Promise<StartedPipeline> {
     const validation = validatePipelineSpec(spec, this.#registry);
     if (!validation.ok) throw new InvalidPipelineSpecError(withUploadHints(validation.issues));
+    const signed = signedUrlIssues(validation.spec.steps);
+    if (signed.length > 0) throw new InvalidPipelineSpecError(signed);
     const valid = validation.spec;
     const integration = integrationIssuesOf(valid, this.#integration);
     if (integration.length > 0) throw new InvalidPipelineSpecError(integration);
@@ -372,8 +375,9 @@ export class PipelineClient {
   }
 
   /**
-   * Stores an input file (a face image, a reference video…) in the bucket and returns its key and a
-   * presigned GET URL to put in a spec: specs carry URLs, never bytes. Needs a `store`. The same as
+   * Stores an input file (a face image, a reference video…) in the bucket and returns its key, the
+   * `ref` to put in a spec (`r2://<key>`: presigned by the worker at submit time, so history never
+   * holds a signature) and a presigned URL for the caller's own use. Needs a `store`. The same as
    * {@link PipelineStorage.uploadInput} (`src/storage/inputs.ts`), which a backend may use on its own.
    */
   async uploadInput(input: { path: string } | { bytes: Uint8Array }, options: UploadInputOptions = {}): Promise<UploadedInput> {

@@ -2,6 +2,7 @@
  * Public types of the pipeline client: the status view, list entries, start and upload results.
  */
 import type { Client, WorkflowExecutionStatusName } from '@temporalio/client';
+import type { PayloadCodec } from '@temporalio/common';
 import type { DeploymentRegistry } from '../pipeline/registry.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import type { ObjectStoreConfig } from '../storage/s3-client.js';
@@ -144,6 +145,11 @@ export interface PipelineClientConnectOptions extends PipelineClientCommonOption
   apiKey?: string;
   /** The R2 (or S3) bucket, for uploads of inputs and presigned links to outputs. */
   store?: ObjectStoreConfig;
+  /**
+   * Encrypts what the client sends and decrypts what it reads: give it the codec the workers use
+   * (`new AesGcmPayloadCodec(loadPayloadKeys(...))` from `src/codec`) when PAYLOAD_KEYS is set.
+   */
+  payloadCodec?: PayloadCodec;
 }
 
 /** Options of the {@link PipelineClient} constructor: bring your own Temporal client (and store). */

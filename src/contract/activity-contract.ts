@@ -22,6 +22,8 @@ export interface PipelineTimings {
   persistHeartbeatTimeoutMs: number;
   /** Longest a copy of one step's outputs may take. */
   persistTimeoutMs: number;
+  /** How long a cancelled pipeline lets a running copy go on before cancelling it (absent in older histories). */
+  persistCancelGraceMs?: number;
   cancelTimeoutMs: number;
   /**
    * How long a step keeps retrying a copy while the object store is unavailable (connection
@@ -105,12 +107,20 @@ export interface AwaitJobInput {
   firstReadDelayMs?: number;
   /** For metrics only. */
   stepKind?: string;
+  /**
+   * Queue phase: also return (`queued`) when RunComfy reports a queue position other than
+   * `knownQueuePosition`, so the workflow can tell the backend; the caller then waits again.
+   */
+  returnOnQueueMove?: boolean;
+  knownQueuePosition?: number;
 }
 
 export interface AwaitJobResult {
-  /** Normalised: running, completed, cancelled (completed covers succeeded and failed). */
-  status: 'running' | 'completed' | 'cancelled';
+  /** Normalised: queued (only with `returnOnQueueMove`), running, completed, cancelled (completed covers succeeded and failed). */
+  status: 'queued' | 'running' | 'completed' | 'cancelled';
   statusReads: number;
+  /** With `queued`: the new queue position. */
+  queuePosition?: number;
   /** With `includeResult`, once the job is terminal. */
   result?: FetchJobResultOutput;
 }
@@ -145,6 +155,8 @@ export interface FetchJobResultOutput {
   error?: string;
   /** Whether another attempt could succeed (e.g. out of memory, lost instance), as opposed to a bad graph or input. */
   transient?: boolean;
+  /** RunComfy's own `created_at` and `finished_at` of the job, when its result gives both (GPU facts prefer them). */
+  remoteTimes?: { createdAt: string; finishedAt: string };
 }
 
 export interface PersistOutputsInput {

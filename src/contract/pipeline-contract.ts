@@ -47,6 +47,12 @@ export const STEP_FAILURE_TYPES = {
   noOutputs: 'NoOutputs',
   remoteApi: 'RunComfyApiError',
   storage: 'StorageError',
+  /** An output URL's scheme, host or address is not allowed (private, loopback, not in OUTPUT_HOSTS). */
+  outputSourceRejected: 'OutputSourceRejected',
+  /** An output file is over MAX_OUTPUT_BYTES. */
+  outputTooLarge: 'OutputTooLarge',
+  /** An output source went quiet (idle timeout) or did not finish by its deadline. */
+  outputSourceStalled: 'OutputSourceStalled',
   /** The object store refuses the copy for a reason retrying cannot fix (403, no such bucket, bad credentials). */
   storageMisconfigured: 'StorageMisconfigured',
 } as const;
@@ -93,6 +99,9 @@ export interface JobAttempt {
   submittedAt?: string;
   runStartedAt?: string;
   finishedAt?: string;
+  /** RunComfy's `created_at` / `finished_at` from the job's result (its clock), when it gave them. */
+  remoteCreatedAt?: string;
+  remoteFinishedAt?: string;
   /** Last status seen: queued, running, succeeded, failed, cancelled, unknown. */
   status: string;
   error?: string;
@@ -120,6 +129,8 @@ export interface StepProgress {
   deploymentId?: string;
   /** RunComfy hardware SKUs of that deployment. */
   hardware?: string[];
+  /** While the job waits in RunComfy's queue: how many jobs are ahead of it, as last reported. */
+  queuePosition?: number;
 }
 
 export interface StepError {

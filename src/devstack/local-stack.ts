@@ -74,7 +74,7 @@ export async function ensureLocalTools(needs: LocalToolNeeds, options: EnsureLoc
 export interface LocalStackOptions {
   /** Servers' state and logs live under this folder (the caller removes it). */
   workDir: string;
-  temporal?: { namespace?: string; ui?: boolean };
+  temporal?: { namespace?: string; ui?: boolean; uiCodecEndpoint?: string };
   s3?: { bucket?: string; storage?: 'memory' | 'file' };
   emulator?: EmulatorOptions;
   /** Environment for finding the tools (TEMPORAL_CLI_PATH, PATH, cache folders). */
@@ -103,6 +103,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
           searchAttributes: { ...PIPELINE_SEARCH_ATTRIBUTES },
           ui: options.temporal.ui ?? true,
           ...(options.temporal.namespace ? { namespace: options.temporal.namespace } : {}),
+          ...(options.temporal.uiCodecEndpoint ? { uiCodecEndpoint: options.temporal.uiCodecEndpoint } : {}),
           executable: resolveTemporalCli(options.toolEnv),
           workDir,
           // In the work folder, so every process of the stack names it on its command line.
@@ -185,6 +186,8 @@ export function inProcessWorkerConfig(endpoints: WorkerEndpoints, timings: Worke
     SHUTDOWN_GRACE_MS: timings.shutdownGraceMs?.toString(),
     METRICS_PORT: '0',
     TEMPORAL_METRICS_PORT: '0',
+    // The emulator serves output files on 127.0.0.1; production (and a real RunComfy) refuses loopback.
+    OUTPUT_ALLOW_LOOPBACK: /^https?:\/\/(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?(\/|$)/i.test(runcomfy.baseUrl) ? 'true' : 'false',
   };
   return parseWorkerConfig(env);
 }

@@ -18,6 +18,8 @@ export interface TemporalDevServerOptions {
   /** Fixed ports; free ones are picked when omitted. */
   grpcPort?: number;
   uiPort?: number;
+  /** The Web UI's remote codec endpoint (`--ui-codec-endpoint`), to show encrypted payloads decoded. */
+  uiCodecEndpoint?: string;
   /** Extra `--dynamic-config-value KEY=JSON` pairs. */
   dynamicConfig?: Record<string, unknown>;
   /** Folder for logs (and nothing else); a temporary one by default. */
@@ -69,6 +71,7 @@ export async function startTemporalDevServer(options: TemporalDevServerOptions =
   ];
   if (ui) args.push('--ui-ip', '127.0.0.1', '--ui-port', String(uiPort));
   else args.push('--headless');
+  if (ui && options.uiCodecEndpoint) args.push('--ui-codec-endpoint', options.uiCodecEndpoint);
   if (options.dbFilename) args.push('--db-filename', options.dbFilename);
   for (const [name, type] of Object.entries(options.searchAttributes ?? {})) args.push('--search-attribute', `${name}=${type}`);
   for (const [key, value] of Object.entries(options.dynamicConfig ?? {})) args.push('--dynamic-config-value', `${key}=${JSON.stringify(value)}`);

@@ -107,6 +107,11 @@ function addSeededDeployment(core: EmulatorCore, body: unknown): AdminDeployment
  * GET/POST/DELETE faults · DELETE faults/{id} · GET webhooks[?request_id] · POST reset.
  */
 export async function handleAdmin(core: EmulatorCore, req: IncomingMessage, res: ServerResponse, path: string, queryString: string): Promise<void> {
+  // Liveness stays open (container health checks carry no token) and says nothing else.
+  if (core.config.adminToken !== undefined && req.method === 'GET' && path.replace(/\/+$/, '') === '/__admin/health' && req.headers['x-admin-token'] === undefined) {
+    req.resume();
+    return sendJson(res, 200, { ok: true });
+  }
   requireAdmin(core, req);
   const segments = path.split('/').slice(2);
   const method = req.method ?? 'GET';

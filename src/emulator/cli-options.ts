@@ -34,7 +34,7 @@ export const CLI_FLAGS = {
   host: { type: 'string', help: 'interface to listen on (default 127.0.0.1)' },
   port: { type: 'string', help: 'port, 0 = any free port (default 8787)' },
   token: { type: 'string', help: 'API token clients send as Bearer (default emulator-token)' },
-  'admin-token': { type: 'string', help: 'require X-Admin-Token on /__admin (default: no admin auth)' },
+  'admin-token': { type: 'string', help: 'require X-Admin-Token on /__admin; required unless --host is loopback only' },
   workflows: { type: 'string', help: 'folder of API-format workflow JSON files, one deployment each' },
   duration: { type: 'string', help: 'job run time: 1500, 2s, 3m (default 1s)' },
   jitter: { type: 'string', help: 'random +/- offset of each run time (default 0)' },

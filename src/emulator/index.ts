@@ -54,7 +54,10 @@ export interface EmulatorOptions {
   port?: number;
   /** The API token clients must send as `Authorization: Bearer <token>`. Default "emulator-token". */
   token?: string;
-  /** When set, the admin API requires the header `X-Admin-Token: <adminToken>`. Default: no admin auth. */
+  /**
+   * When set, the admin API requires the header `X-Admin-Token: <adminToken>` (at least 16
+   * characters). Required unless `host` is loopback only.
+   */
   adminToken?: string;
   /** Folder of workflow JSON files; each API-format file becomes a deployment named after the file. */
   workflowsDir?: string;
@@ -117,7 +120,16 @@ export interface RunningEmulator {
   close(): Promise<void>;
 }
 
-/** Starts a RunComfy emulator on 127.0.0.1 (by default) and resolves once it listens. */
+/** True for hosts that accept connections from this machine only. */
+export function isLoopbackOnly(host: string): boolean {
+  const bare = host.replace(/^\[|\]$/g, '').toLowerCase();
+  return bare === 'localhost' || bare === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(bare);
+}
+
+/**
+ * Starts a RunComfy emulator on 127.0.0.1 (by default) and resolves once it listens. On any other
+ * interface it refuses to start without an admin token.
+ */
 export async function startEmulator(options: EmulatorOptions = {}): Promise<RunningEmulator> {
   const log = options.log ?? (() => undefined);
   const timing: JobTiming = { ...DEFAULT_TIMING, ...options.timing };
@@ -148,6 +160,13 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Runn
   }
   for (const seed of options.deployments ?? []) seeds.push(toInit(seed));
 
+  const host = options.host ?? '127.0.0.1';
+  // The admin API rewrites the emulator's behaviour (faults, settings, outputs): anything that can
+  // reach a non-loopback interface must prove it holds the admin token.
+  if (options.adminToken === undefined && !isLoopbackOnly(host)) {
+    throw new Error(`the admin API needs --admin-token (RUNCOMFY_EMULATOR_ADMIN_TOKEN) when listening on ${host}, which is not loopback only`);
+  }
+  if (options.adminToken !== undefined && options.adminToken.length < 16) throw new Error('--admin-token must be at least 16 characters');
   const token = options.token ?? 'emulator-token';
   const core = new EmulatorCore({
     token,
@@ -176,7 +195,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Runn
   });
   let http;
   try {
-    http = await startHttpServer(core, options.host ?? '127.0.0.1', options.port ?? 0, options.publicBaseUrl);
+    http = await startHttpServer(core, host, options.port ?? 0, options.publicBaseUrl);
   } catch (error) {
     await core.close();
     throw error;

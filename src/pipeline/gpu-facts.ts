@@ -3,8 +3,11 @@
  * failed or was cancelled. Computed from a pipeline's progress (pure and sandbox-safe, so the
  * workflow puts the same facts in its callbacks that the client shows in status and result).
  *
- * Times come from the status transitions the workflow observed (submit accepted → first seen
- * running → terminal or cancelled), so they are accurate to one poll interval.
+ * Times come from RunComfy's own timestamps when its result gave them (`created_at` → `finished_at`:
+ * the job's whole time by its clock; run seconds are that less the queue time observed, so the end
+ * is exact and the start accurate to one poll interval), else from the status transitions the
+ * workflow observed (submit accepted → first seen running → terminal or cancelled), accurate to one
+ * poll interval at both ends. Each attempt says which (`timing`), the pipeline sums it up.
  */
 
 /** The parts of a job attempt's progress the facts are computed from (see the pipeline contract's JobAttempt). */
@@ -14,6 +17,8 @@ interface JobAttempt {
   submittedAt?: string;
   runStartedAt?: string;
   finishedAt?: string;
+  remoteCreatedAt?: string;
+  remoteFinishedAt?: string;
   status: string;
 }
 
@@ -45,7 +50,12 @@ export interface AttemptGpuFacts {
   queueSeconds: number;
   /** From first seen running to its end (0 when it never ran). */
   runSeconds: number;
+  /** `runcomfy-timestamps`: the end (and the whole) from RunComfy's result; `status-transitions`: as observed. */
+  timing: AttemptTiming;
 }
+
+/** How one attempt's times were measured. */
+export type AttemptTiming = 'runcomfy-timestamps' | 'status-transitions';
 
 /** A step's GPU facts, per attempt and in total. */
 export interface StepGpuFacts {
@@ -75,8 +85,8 @@ export interface PipelineGpuFacts {
     /** Ids of steps that spent none (refund these). */
     stepsWithoutGpu: string[];
   };
-  /** How times were measured. */
-  timing: 'status-transitions';
+  /** How times were measured: every job by RunComfy's timestamps, every one by status transitions, or some of each. */
+  timing: AttemptTiming | 'mixed';
 }
 
 function seconds(fromIso: string | undefined, toIso: string | undefined): number {
@@ -100,14 +110,20 @@ export function stepGpuFacts(step: StepProgress, nowIso?: string): StepGpuFacts 
     const outcome = attemptOutcome(attempt, step, isLast);
     const end = attempt.finishedAt ?? (isLast ? (step.finishedAt ?? nowIso) : undefined);
     const ran = attempt.runStartedAt !== undefined;
+    const observedQueue = seconds(attempt.submittedAt, attempt.runStartedAt ?? end);
+    const remoteTotal = attempt.remoteCreatedAt !== undefined && attempt.remoteFinishedAt !== undefined ? seconds(attempt.remoteCreatedAt, attempt.remoteFinishedAt) : undefined;
+    // Differences within one clock only: RunComfy's total, less the queue time the workflow saw.
+    const queueSeconds = remoteTotal !== undefined ? Math.min(observedQueue, remoteTotal) : observedQueue;
+    const runSeconds = !ran ? 0 : remoteTotal !== undefined ? round(remoteTotal - queueSeconds) : seconds(attempt.runStartedAt, end);
     return {
       attempt: attempt.attempt,
       ...(attempt.requestId !== undefined ? { requestId: attempt.requestId } : {}),
       outcome,
       // A job RunComfy finished (succeeded or failed) ran on a GPU even if no poll saw it running.
       gpuSpent: ran || outcome === 'succeeded' || (outcome === 'failed' && attempt.status === 'failed'),
-      queueSeconds: seconds(attempt.submittedAt, attempt.runStartedAt ?? end),
-      runSeconds: ran ? seconds(attempt.runStartedAt, end) : 0,
+      queueSeconds,
+      runSeconds,
+      timing: remoteTotal !== undefined ? 'runcomfy-timestamps' : 'status-transitions',
     };
   });
   return {
@@ -142,6 +158,12 @@ export function gpuFactsOf(progress: Pick<PipelineProgress, 'steps'>, nowIso?: s
       stepsWithGpu: steps.filter((s) => s.gpuSpent).map((s) => s.stepId),
       stepsWithoutGpu: steps.filter((s) => !s.gpuSpent).map((s) => s.stepId),
     },
-    timing: 'status-transitions',
+    timing: timingOf(attempts.filter((a) => a.requestId !== undefined)),
   };
+}
+
+function timingOf(jobs: readonly AttemptGpuFacts[]): PipelineGpuFacts['timing'] {
+  const remote = jobs.filter((a) => a.timing === 'runcomfy-timestamps').length;
+  if (remote === 0) return 'status-transitions';
+  return remote === jobs.length ? 'runcomfy-timestamps' : 'mixed';
 }

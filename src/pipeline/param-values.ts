@@ -12,6 +12,22 @@ export const mediaUrlMaxChars = 4096;
 /** Longest accepted string value of any parameter. */
 export const textParamMaxChars = 65_536;
 
+/**
+ * An uploaded input in the bucket: `r2://inputs/<path>`. The submit activity turns it into a
+ * presigned URL at the last moment, so no signature is ever stored in history. Only the inputs
+ * folder may be referenced: a spec must not be able to hand out any other object of the bucket.
+ */
+export const OBJECT_REFERENCE_SCHEME = 'r2://';
+const inputReferencePattern = /^r2:\/\/inputs(\/[A-Za-z0-9_-][A-Za-z0-9._-]{0,199})+$/;
+/** Query parameters that carry a signature or a credential: such URLs must not enter history. */
+const signedQueryPattern = /[?&](x-amz-signature|x-amz-credential|x-amz-security-token|x-goog-signature|x-goog-credential|signature|sig|token|access_token|auth|key)=/i;
+
+/** The object key of an `r2://` input reference, or undefined when `value` is not a valid one. */
+export function inputReferenceKey(value: string): string | undefined {
+  if (!inputReferencePattern.test(value) || value.split('/').some((segment) => segment === '..' || segment === '.')) return undefined;
+  return value.slice(OBJECT_REFERENCE_SCHEME.length);
+}
+
 const httpUrlPattern = /^https?:\/\/(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?([/?#]\S*)?$/i;
 const imageDataUriPattern = /^data:image\/[A-Za-z0-9.+-]+(;[A-Za-z0-9=._+-]+)*;base64,[A-Za-z0-9+/]*={0,2}$/;
 
@@ -35,8 +51,32 @@ export function checkImageReference(value: string): string | undefined {
     return undefined;
   }
   if (value.length > mediaUrlMaxChars) return `URL is ${value.length} characters, over the ${mediaUrlMaxChars}-character limit`;
-  if (!httpUrlPattern.test(value)) return 'must be an https:// or http:// URL (without user:password@) or a data:image/…;base64 URI';
+  if (value.startsWith(OBJECT_REFERENCE_SCHEME)) {
+    return inputReferenceKey(value) === undefined ? 'an r2:// reference must name an uploaded input: r2://inputs/<path> (letters, digits, ".", "_", "-")' : undefined;
+  }
+  if (!httpUrlPattern.test(value)) return 'must be an https:// or http:// URL (without user:password@), an r2://inputs/… reference or a data:image/…;base64 URI';
   return undefined;
+}
+
+/**
+ * Issues for every parameter holding a signed or token-bearing URL, which would be stored in
+ * workflow history. Checked where a pipeline is accepted (`PipelineClient.start`, hence the CLI),
+ * not by the workflow or its preparation activity: histories recorded before this rule must still
+ * replay, and pipelines started by older clients must still run on upgraded workers.
+ */
+export function signedUrlIssues(steps: readonly { id: string; params: Readonly<Record<string, ParamValue>> }[]): { path: string; message: string }[] {
+  const issues: { path: string; message: string }[] = [];
+  for (const step of steps) {
+    for (const [name, value] of Object.entries(step.params)) {
+      if (typeof value === 'string' && /^https?:/i.test(value) && signedQueryPattern.test(value)) {
+        issues.push({
+          path: `steps.${step.id}.params.${name}`,
+          message: 'looks like a signed or token-bearing URL, which would be stored in workflow history: upload the file (PipelineClient.uploadInput, CLI: a local path) and pass its r2:// reference',
+        });
+      }
+    }
+  }
+  return issues;
 }
 
 /**

@@ -19,6 +19,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
+import { contentDispositionFor, SNIFF_BYTES } from './content-sniff.js';
 import { isObjectStoreError, ObjectStoreRequestError } from './errors.js';
 import { MAX_PARTS } from './memory-budget.js';
 import { findUnfinishedUploads, resumeUpload, type UnfinishedUpload } from './resumable-upload.js';
@@ -63,6 +64,8 @@ export interface WriteArgs {
   onProgress: ((bytesCopied: number) => void) | undefined;
   /** Stops the source at once (abort, failure, cleanup); must be idempotent. */
   destroySource: () => void;
+  /** Picks the stored type once the file's first bytes are known (downloads: the bytes beat the source's header). */
+  contentTypeFromHead?: ((head: Buffer) => string) | undefined;
   /** Metadata stored besides the hash and size (e.g. the RunComfy request id). */
   extraMetadata?: Record<string, string> | undefined;
   /**
@@ -113,8 +116,9 @@ export class AtomicWriter {
    * one PutObject writes them with their metadata. Otherwise a multipart upload takes over, fed
    * with the buffered chunks and then the rest of the stream.
    */
-  async write(args: WriteArgs): Promise<WrittenObject> {
-    const { key, fullKey, meter, chunks, contentType, signal } = args;
+  async write(writeArgs: WriteArgs): Promise<WrittenObject> {
+    let args = writeArgs;
+    const { key, fullKey, meter, chunks, signal } = args;
     // The download's own signal stops an undici body; files and caller streams need this.
     const onAbort = (): void => args.destroySource();
     signal?.addEventListener('abort', onAbort, { once: true });
@@ -131,6 +135,12 @@ export class AtomicWriter {
         pending.push(next.value);
         pendingBytes += next.value.byteLength;
       }
+      if (args.contentTypeFromHead && pending.length > 0) {
+        const first = pending[0]!;
+        const head = first.byteLength >= SNIFF_BYTES || pending.length === 1 ? first : Buffer.concat(pending).subarray(0, SNIFF_BYTES);
+        args = { ...args, contentType: args.contentTypeFromHead(head) };
+      }
+      const { contentType } = args;
       if (!ended) return await this.storeMultipart(args, pending);
 
       const body = pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingBytes);
@@ -144,6 +154,7 @@ export class AtomicWriter {
             Body: body,
             ContentLength: body.byteLength,
             ContentType: contentType,
+            ...dispositionParam(contentType),
             Metadata: objectMetadata(sha256, body.byteLength, args.extraMetadata),
           }),
           options,
@@ -173,6 +184,7 @@ export class AtomicWriter {
         Key: target,
         Body: body,
         ContentType: contentType,
+        ...dispositionParam(contentType),
         ...(direct ? { Metadata: objectMetadata(args.knownSha256!, args.knownBytes!, args.extraMetadata) } : {}),
       },
       partSize: args.partSizeBytes,
@@ -255,6 +267,7 @@ export class AtomicWriter {
             MetadataDirective: 'REPLACE',
             Metadata: metadata,
             ContentType: contentType,
+            ...dispositionParam(contentType),
           }),
           options,
         ),
@@ -267,7 +280,7 @@ export class AtomicWriter {
     const partSizeBytes = Math.max(this.copyPartSizeBytes, Math.ceil(bytes / MAX_PARTS));
     const partCount = Math.ceil(bytes / partSizeBytes);
     const created = await this.call('CreateMultipartUpload', key, signal, (options) =>
-      this.client.send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: fullKey, ContentType: contentType, Metadata: metadata }), options),
+      this.client.send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: fullKey, ContentType: contentType, ...dispositionParam(contentType), Metadata: metadata }), options),
     );
     const uploadId = created.UploadId;
     if (!uploadId) {
@@ -410,4 +423,10 @@ async function forEachLimited(count: number, concurrency: number, task: (index: 
 
 export function unquoteEtag(etag: string | undefined): string {
   return (etag ?? '').replace(/^"(.*)"$/, '$1');
+}
+
+/** `attachment` for anything that is not a raster image or a video (see `content-sniff.ts`). */
+function dispositionParam(contentType: string): { ContentDisposition?: string } {
+  const disposition = contentDispositionFor(contentType);
+  return disposition ? { ContentDisposition: disposition } : {};
 }

@@ -20,6 +20,9 @@ export const OBJECT_STORE_ERROR_CODES = {
   requestFailed: 'OBJECT_STORE_REQUEST_FAILED',
   aborted: 'OBJECT_STORE_ABORTED',
   invalidKey: 'INVALID_OBJECT_KEY',
+  outputSourceRejected: 'OUTPUT_SOURCE_REJECTED',
+  outputTooLarge: 'OUTPUT_TOO_LARGE',
+  outputSourceStalled: 'OUTPUT_SOURCE_STALLED',
 } as const;
 
 /** One of the values of {@link OBJECT_STORE_ERROR_CODES}. */

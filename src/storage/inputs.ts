@@ -26,7 +26,9 @@ export interface UploadInputOptions {
 /** An input stored by {@link PipelineStorage.uploadInput}. */
 export interface UploadedInput {
   key: string;
-  /** Presigned GET URL, valid for the storage's presign lifetime. */
+  /** `r2://<key>`: what to put in a spec. The worker presigns it when it submits the job, so no signed URL reaches history. */
+  ref: string;
+  /** Presigned GET URL, valid for the storage's presign lifetime: for the caller's own use, never for a spec. */
   url: string;
   bytes: number;
   sha256: string;
@@ -64,7 +66,7 @@ export class PipelineStorage {
       // An identical object already at the key is kept as is (putObjectFromFile compares hashes).
       const stored = await store.putObjectFromFile({ key, path: input.path, ...(options.contentType !== undefined ? { contentType: options.contentType } : {}) });
       const url = await this.presign(key);
-      return { key, url, bytes: stored.bytes, sha256: stored.sha256, contentType: stored.contentType };
+      return { key, ref: `r2://${key}`, url, bytes: stored.bytes, sha256: stored.sha256, contentType: stored.contentType };
     }
     const bytes = Buffer.from(input.bytes.buffer, input.bytes.byteOffset, input.bytes.byteLength);
     const sha256 = createHash('sha256').update(bytes).digest('hex');
@@ -73,7 +75,7 @@ export class PipelineStorage {
     const contentType = options.contentType ?? sniffed?.contentType;
     const existing = await store.head(key);
     if (existing?.sha256 === sha256 && existing.bytes === bytes.byteLength) {
-      return { key, url: await this.presign(key), bytes: existing.bytes, sha256, contentType: existing.contentType };
+      return { key, ref: `r2://${key}`, url: await this.presign(key), bytes: existing.bytes, sha256, contentType: existing.contentType };
     }
     const stored = await store.putObjectFromStream({
       key,
@@ -82,7 +84,7 @@ export class PipelineStorage {
       ...(contentType !== undefined ? { contentType } : {}),
     });
     const url = await this.presign(key);
-    return { key, url, bytes: stored.bytes, sha256: stored.sha256, contentType: stored.contentType };
+    return { key, ref: `r2://${key}`, url, bytes: stored.bytes, sha256: stored.sha256, contentType: stored.contentType };
   }
 
   /** A presigned GET URL for an output's key (valid for the presign lifetime). */

@@ -40,10 +40,16 @@ import {
   MAX_PART_SIZE_BYTES,
   MAX_SINGLE_COPY_BYTES,
   MIN_PART_SIZE_BYTES,
+  MAX_PARTS,
 } from './memory-budget.js';
 import { assertObjectKeyLength, keyBasename } from './output-key.js';
 import { isS3NotFound, toObjectStoreRequestError } from './s3-errors.js';
 import { abortedError, StreamMeter } from './stream-meter.js';
+import { DEFAULT_ADDRESS_POLICY } from '../net/address-guard.js';
+import type { AddressPolicy } from '../net/address-guard.js';
+import { OutputSourceStalledError } from './source-errors.js';
+import { DEFAULT_IDLE_TIMEOUT_MS, describeSourceUrl } from './source-download.js';
+import type { DownloadSettings } from './write-source.js';
 import { hashFile, openWriteSource, type WriteSource } from './write-source.js';
 
 export { OBJECT_METADATA_KEYS };
@@ -85,7 +91,19 @@ export interface ObjectStoreOptions {
   maxRedirections?: number;
   /** While the final server-side copy runs, `onProgress` repeats the total this often (default 1000 ms). */
   progressKeepAliveMs?: number;
+  /** Which download targets are allowed (default: public addresses only, see `src/net/address-guard.ts`). */
+  sourcePolicy?: AddressPolicy;
+  /** Largest file a download may store, whatever the source announces (default {@link DEFAULT_MAX_OUTPUT_BYTES}). */
+  maxOutputBytes?: number;
+  /** Longest silence of a source, for headers and between body chunks (default 30 s). */
+  downloadIdleTimeoutMs?: number;
+  /** Longest one download-and-store may take (default 15 min). */
+  downloadDeadlineMs?: number;
 }
+
+/** Default MAX_OUTPUT_BYTES: 2 GiB, far above any image or short video a pipeline step makes. */
+export const DEFAULT_MAX_OUTPUT_BYTES = 2 * 1024 * 1024 * 1024;
+export const DEFAULT_DOWNLOAD_DEADLINE_MS = 15 * 60_000;
 
 /** A stored object, as returned by the write operations. */
 export interface StoredObject {
@@ -193,6 +211,8 @@ export class ObjectStore {
   private readonly fetchDispatcher: Dispatcher | undefined;
   private readonly maxRedirections: number;
   private readonly writer: AtomicWriter;
+  private readonly download: Omit<DownloadSettings, 'fetchDispatcher' | 'maxRedirections'>;
+  private readonly downloadDeadlineMs: number;
 
   constructor(options: ObjectStoreOptions) {
     if (options.bucket.length === 0) throw new RangeError('bucket must not be empty');
@@ -204,6 +224,13 @@ export class ObjectStore {
     this.keyPrefix = withTrailingSlash(options.keyPrefix ?? '');
     this.fetchDispatcher = options.fetchDispatcher;
     this.maxRedirections = integerInRange('maxRedirections', options.maxRedirections ?? DEFAULT_MAX_REDIRECTIONS, 0, 20);
+    this.download = {
+      policy: options.sourcePolicy ?? DEFAULT_ADDRESS_POLICY,
+      // The part size follows from this limit, never from a source's announced length.
+      maxBytes: integerInRange('maxOutputBytes', options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES, 1, this.partSizeBytes * MAX_PARTS),
+      idleTimeoutMs: integerInRange('downloadIdleTimeoutMs', options.downloadIdleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS, 1, 3_600_000),
+    };
+    this.downloadDeadlineMs = integerInRange('downloadDeadlineMs', options.downloadDeadlineMs ?? DEFAULT_DOWNLOAD_DEADLINE_MS, 1, 24 * 3_600_000);
     this.writer = new AtomicWriter({
       client: this.client,
       bucket: this.bucket,
@@ -253,8 +280,21 @@ export class ObjectStore {
 
     const source: WriteSource = { kind: 'url', sourceUrl: input.sourceUrl, expectedBytes: input.expectedBytes, contentType: input.contentType, fetchDispatcher: input.fetchDispatcher };
     const extra = { ...(input.requestId === undefined ? {} : { extraMetadata: { [OBJECT_METADATA_KEYS.requestId]: input.requestId } }), stagingName: input.stagingName };
-    const stored = await this.write(key, fullKey, source, signal, input.onProgress, extra);
-    return { ...stored, alreadyPresent: false };
+    // The deadline stops the download and the upload alike; the caller's signal still means "cancelled".
+    const deadline = AbortSignal.timeout(this.downloadDeadlineMs);
+    try {
+      const stored = await this.write(key, fullKey, source, AbortSignal.any([signal, deadline]), input.onProgress, extra);
+      return { ...stored, alreadyPresent: false };
+    } catch (error) {
+      if (!deadline.aborted || signal.aborted) throw error;
+      throw new OutputSourceStalledError({
+        message: `${describeSourceUrl(input.sourceUrl)} was not stored within ${this.downloadDeadlineMs} ms for "${key}"`,
+        key,
+        limit: 'deadline',
+        limitMs: this.downloadDeadlineMs,
+        cause: error,
+      });
+    }
   }
 
   /**
@@ -352,13 +392,15 @@ export class ObjectStore {
     onProgress: ((bytesCopied: number) => void) | undefined,
     extra: Pick<WriteArgs, 'extraMetadata' | 'stagingName'> = {},
   ): Promise<StoredObject> {
-    const opened = await openWriteSource(key, source, signal, { fetchDispatcher: this.fetchDispatcher, maxRedirections: this.maxRedirections });
+    const opened = await openWriteSource(key, source, signal, { fetchDispatcher: this.fetchDispatcher, maxRedirections: this.maxRedirections, ...this.download });
+    const isDownload = source.kind === 'url';
     try {
       const meter = new StreamMeter({
         key,
         sourceDescription: opened.description,
         ...(signal ? { signal } : {}),
         ...(opened.expectedBytes === undefined ? {} : { expectedBytes: opened.expectedBytes }),
+        ...(isDownload ? { maxBytes: this.download.maxBytes } : {}),
         ...(source.kind === 'file' ? { expectedSha256: source.sha256 } : {}),
         ...(onProgress ? { onProgress } : {}),
         classifyReadError: opened.classifyReadError,
@@ -370,7 +412,9 @@ export class ObjectStore {
         chunks: meter.meter(opened.body),
         contentType: opened.contentType,
         signal,
-        partSizeBytes: effectivePartSizeBytes(this.partSizeBytes, opened.expectedBytes),
+        // Downloads: from the configured limit only, so an announced length never sizes the parts (memory).
+        partSizeBytes: effectivePartSizeBytes(this.partSizeBytes, isDownload ? this.download.maxBytes : opened.expectedBytes),
+        contentTypeFromHead: opened.contentTypeFromHead,
         knownSha256: source.kind === 'file' ? source.sha256 : undefined,
         knownBytes: opened.expectedBytes,
         onProgress,

@@ -1,8 +1,11 @@
-import { getGlobalDispatcher, interceptors, request } from 'undici';
+import { request } from 'undici';
 import type { Dispatcher } from 'undici';
 import { SourceNotFoundError, SourceRejectedError, SourceUnavailableError } from './errors.js';
 import type { ObjectStoreError } from './errors.js';
 import { abortedError } from './stream-meter.js';
+import { checkUrl, createGuardedAgent, DEFAULT_ADDRESS_POLICY, findAddressRefusal } from '../net/address-guard.js';
+import type { AddressPolicy } from '../net/address-guard.js';
+import { OutputSourceRejectedError, OutputSourceStalledError, OutputTooLargeError } from './source-errors.js';
 
 /** An open download whose headers have arrived; its body must be consumed or destroyed. */
 export interface OpenedSource {
@@ -18,8 +21,16 @@ export interface OpenSourceOptions {
   /** Object key the download is for (error messages). */
   key: string;
   signal: AbortSignal;
+  /** Should be a guarded agent (`createGuardedAgent`): it checks every address at connect time. */
   dispatcher?: Dispatcher;
+  /** Redirects followed, each checked like the first URL (bounded: a handful at most). */
   maxRedirections: number;
+  /** Scheme, host and literal-address rules applied to the URL and to every redirect target. */
+  policy?: AddressPolicy;
+  /** Longest wait for the headers and between two chunks of the body. */
+  idleTimeoutMs?: number;
+  /** A larger announced Content-Length is refused before the body is read. */
+  maxBytes?: number;
 }
 
 /**
@@ -36,54 +47,117 @@ export function describeSourceUrl(sourceUrl: string): string {
   }
 }
 
+const REDIRECT_STATUSES: ReadonlySet<number> = new Set([301, 302, 303, 307, 308]);
+export const DEFAULT_IDLE_TIMEOUT_MS = 30_000;
+
 /**
  * Sends the GET and checks the status. Resolves once the headers of a 200 arrived; everything else
  * becomes a typed error (the body of a failed response is discarded, so no socket leaks).
+ * Redirects are followed here, one hop at a time, so each target passes the address policy before
+ * it is requested; the dispatcher's connect-time guard covers what DNS answers.
  */
 export async function openSource(options: OpenSourceOptions): Promise<OpenedSource> {
   const { key, signal } = options;
-  const description = describeSourceUrl(options.sourceUrl);
+  const policy = options.policy ?? DEFAULT_ADDRESS_POLICY;
+  const idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
   let url: URL;
   try {
     url = new URL(options.sourceUrl);
   } catch (error) {
     throw new SourceRejectedError({ message: `the source URL for "${key}" is not a valid URL`, key, cause: error });
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new SourceRejectedError({ message: `the source URL for "${key}" must be http(s), not ${url.protocol}`, key });
-  }
-  if (signal.aborted) throw abortedError(key, signal);
+  const dispatcher = options.dispatcher ?? defaultGuardedDispatcher(policy);
 
-  const dispatcher = (options.dispatcher ?? getGlobalDispatcher()).compose(interceptors.redirect({ maxRedirections: options.maxRedirections }));
-  let response: Dispatcher.ResponseData;
-  try {
-    response = await request(url, {
-      method: 'GET',
-      dispatcher,
-      signal,
-      // Bytes are stored exactly as served: no transparent compression in between.
-      headers: { 'accept-encoding': 'identity' },
-    });
-  } catch (error) {
+  for (let hop = 0; ; hop++) {
+    const description = describeSourceUrl(url.href);
+    try {
+      checkUrl(url, policy);
+    } catch (error) {
+      throw rejectedSource(error, key, hop);
+    }
     if (signal.aborted) throw abortedError(key, signal);
-    throw classifyTransportError(error, `downloading ${description} for "${key}" failed`, key);
-  }
+    let response: Dispatcher.ResponseData;
+    try {
+      response = await request(url, {
+        method: 'GET',
+        dispatcher,
+        signal,
+        // Bytes are stored exactly as served: no transparent compression in between.
+        headers: { 'accept-encoding': 'identity' },
+        headersTimeout: idleTimeoutMs,
+        bodyTimeout: idleTimeoutMs,
+      });
+    } catch (error) {
+      if (signal.aborted) throw abortedError(key, signal);
+      if (findAddressRefusal(error)) throw rejectedSource(error, key, hop);
+      throw classifyTransportError(error, `downloading ${description} for "${key}" failed`, key, idleTimeoutMs);
+    }
 
-  const { statusCode, headers, body } = response;
-  if (statusCode === 200) {
-    return { body, announcedBytes: parseContentLength(headers['content-length']), contentType: singleHeader(headers['content-type']) };
+    const { statusCode, headers, body } = response;
+    if (REDIRECT_STATUSES.has(statusCode) && hop < options.maxRedirections) {
+      discardBody(body);
+      const location = singleHeader(headers.location);
+      let next: URL | undefined;
+      try {
+        next = location === undefined ? undefined : new URL(location, url);
+      } catch {
+        next = undefined;
+      }
+      if (next === undefined) throw new SourceRejectedError({ message: `${description} answered HTTP ${statusCode} without a usable Location for "${key}"`, key, httpStatus: statusCode });
+      url = next;
+      continue;
+    }
+    if (statusCode === 200) {
+      const announcedBytes = parseContentLength(headers['content-length']);
+      if (options.maxBytes !== undefined && announcedBytes !== undefined && announcedBytes > options.maxBytes) {
+        discardBody(body);
+        throw new OutputTooLargeError({
+          message: `${description} announced ${announcedBytes} bytes for "${key}", over the ${options.maxBytes}-byte limit (MAX_OUTPUT_BYTES)`,
+          key,
+          maxBytes: options.maxBytes,
+          bytes: announcedBytes,
+        });
+      }
+      return { body, announcedBytes, contentType: singleHeader(headers['content-type']) };
+    }
+    // Nothing of a refused download is needed; destroying frees the socket at once.
+    discardBody(body);
+    const message = `${description} answered HTTP ${statusCode} for "${key}"`;
+    if (statusCode === 404 || statusCode === 410) throw new SourceNotFoundError({ message, key, httpStatus: statusCode });
+    if (statusCode === 408 || statusCode === 429 || statusCode >= 500) {
+      const retryAfterMs = parseRetryAfterMs(singleHeader(headers['retry-after']));
+      throw new SourceUnavailableError({ message, key, httpStatus: statusCode, ...(retryAfterMs === undefined ? {} : { retryAfterMs }) });
+    }
+    // Other 4xx, 1xx/2xx other than 200 (a 206 would be a fragment), and a 3xx past the redirect
+    // limit: asking again gives the same answer.
+    throw new SourceRejectedError({ message: statusCode >= 300 && statusCode < 400 ? `${message} (more than ${options.maxRedirections} redirects)` : message, key, httpStatus: statusCode });
   }
-  // Nothing of a refused download is needed; destroying frees the socket at once.
-  discardBody(body);
-  const message = `${description} answered HTTP ${statusCode} for "${key}"`;
-  if (statusCode === 404 || statusCode === 410) throw new SourceNotFoundError({ message, key, httpStatus: statusCode });
-  if (statusCode === 408 || statusCode === 429 || statusCode >= 500) {
-    const retryAfterMs = parseRetryAfterMs(singleHeader(headers['retry-after']));
-    throw new SourceUnavailableError({ message, key, httpStatus: statusCode, ...(retryAfterMs === undefined ? {} : { retryAfterMs }) });
+}
+
+function rejectedSource(error: unknown, key: string, hop: number): OutputSourceRejectedError {
+  const refusal = findAddressRefusal(error);
+  const host = refusal?.host ?? '(unknown)';
+  const reason = refusal?.reason ?? 'refused by the address guard';
+  return new OutputSourceRejectedError({
+    message: `output source for "${key}" refused${hop > 0 ? ` (redirect ${hop})` : ''}: host "${host}": ${reason}`,
+    key,
+    host,
+    reason,
+    cause: error,
+  });
+}
+
+const guardedDispatchers = new Map<string, Dispatcher>();
+
+/** One guarded agent per policy, shared: it pools connections like undici's global dispatcher. */
+function defaultGuardedDispatcher(policy: AddressPolicy): Dispatcher {
+  const id = JSON.stringify(policy);
+  let dispatcher = guardedDispatchers.get(id);
+  if (!dispatcher) {
+    dispatcher = createGuardedAgent({ policy });
+    guardedDispatchers.set(id, dispatcher);
   }
-  // Other 4xx, 1xx/2xx other than 200 (a 206 would be a fragment), and a 3xx left after the
-  // redirect limit: asking again gives the same answer.
-  throw new SourceRejectedError({ message: statusCode >= 300 && statusCode < 400 ? `${message} (redirect not followed)` : message, key, httpStatus: statusCode });
+  return dispatcher;
 }
 
 /**
@@ -103,8 +177,13 @@ function ignoreError(): void {}
  * failures are retryable; a request undici refuses to send (bad argument, unsupported feature) is
  * not. The message gets the error's code (e.g. `ECONNREFUSED`), never its text.
  */
-export function classifyTransportError(error: unknown, message: string, key: string): ObjectStoreError {
+export function classifyTransportError(error: unknown, message: string, key: string, idleTimeoutMs?: number): ObjectStoreError {
   const code = errorCode(error) ?? errorCode((error as { cause?: unknown } | undefined)?.cause);
+  if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') {
+    // A source that goes quiet is treated as hostile, not as a hiccup: retrying it would hold a
+    // copy slot for another idle period each time.
+    return new OutputSourceStalledError({ message: `${message}: no data for ${idleTimeoutMs ?? '?'} ms (${code})`, key, limit: 'idle', limitMs: idleTimeoutMs ?? 0, cause: error });
+  }
   if (code === 'UND_ERR_INVALID_ARG' || code === 'UND_ERR_NOT_SUPPORTED' || code === 'ERR_INVALID_URL') {
     return new SourceRejectedError({ message, key, cause: error });
   }

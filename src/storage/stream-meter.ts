@@ -7,6 +7,7 @@ import {
   SourceSizeMismatchError,
   SourceTruncatedError,
 } from './errors.js';
+import { OutputTooLargeError } from './source-errors.js';
 
 /** Settings of a {@link StreamMeter}. */
 export interface StreamMeterOptions {
@@ -16,6 +17,8 @@ export interface StreamMeterOptions {
   sourceDescription: string;
   /** Exact size the stream must have; more fails at once, fewer fails at the end. */
   expectedBytes?: number;
+  /** Hard limit on the bytes accepted, whatever was announced: one more fails at once. */
+  maxBytes?: number;
   /** When known in advance (a file hashed first): a different digest at the end fails the stream. */
   expectedSha256?: string;
   /** Raw progress: called after every chunk with the running total. Must not throw. */
@@ -63,7 +66,17 @@ export class StreamMeter {
         if (next.done) break;
         const chunk = Buffer.isBuffer(next.value) ? next.value : Buffer.from(next.value.buffer, next.value.byteOffset, next.value.byteLength);
         this.bytes += chunk.byteLength;
-        const { expectedBytes } = this.options;
+        const { expectedBytes, maxBytes } = this.options;
+        if (maxBytes !== undefined && this.bytes > maxBytes) {
+          throw this.fail(
+            new OutputTooLargeError({
+              message: `${this.options.sourceDescription} sent more than the ${maxBytes}-byte limit (MAX_OUTPUT_BYTES) for "${this.options.key}"`,
+              key: this.options.key,
+              maxBytes,
+              bytes: this.bytes,
+            }),
+          );
+        }
         if (expectedBytes !== undefined && this.bytes > expectedBytes) {
           throw this.fail(
             new SourceSizeMismatchError({
@@ -107,6 +120,9 @@ export class StreamMeter {
     const { signal, key, expectedBytes, sourceDescription } = this.options;
     if (signal?.aborted) return abortedError(key, signal);
     if (isObjectStoreError(error)) return error;
+    // A source that went quiet is a stall, whatever it announced: the caller's classifier says so.
+    const code = (error as { code?: unknown } | null | undefined)?.code;
+    if (code === 'UND_ERR_BODY_TIMEOUT') return this.options.classifyReadError(error, this.bytes);
     if (expectedBytes !== undefined && this.bytes < expectedBytes) {
       return new SourceTruncatedError({
         message: `${sourceDescription} broke off after ${this.bytes} of ${expectedBytes} bytes for "${key}"`,

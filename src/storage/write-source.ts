@@ -7,6 +7,8 @@ import { createReadStream } from 'node:fs';
 import { basename } from 'node:path';
 import { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
+import type { AddressPolicy } from '../net/address-guard.js';
+import { storedContentType } from './content-sniff.js';
 import { resolveContentType } from './content-type.js';
 import { SourceSizeMismatchError } from './errors.js';
 import { keyBasename } from './output-key.js';
@@ -29,6 +31,17 @@ export interface OpenedSource {
   contentType: string;
   classifyReadError: (error: unknown) => Error;
   destroy: () => void;
+  /** Downloads: the stored type is settled by the file's first bytes. */
+  contentTypeFromHead?: (head: Buffer) => string;
+}
+
+/** How downloads are bounded and guarded (see `source-download.ts`). */
+export interface DownloadSettings {
+  fetchDispatcher: Dispatcher | undefined;
+  maxRedirections: number;
+  policy: AddressPolicy;
+  idleTimeoutMs: number;
+  maxBytes: number;
 }
 
 /** Opens one source; whatever it opened is released by `destroy` (idempotent), also when opening fails. */
@@ -36,13 +49,22 @@ export async function openWriteSource(
 key: string,
 source: WriteSource,
 signal: AbortSignal | undefined,
-download: { fetchDispatcher: Dispatcher | undefined; maxRedirections: number },
+download: DownloadSettings,
 ): Promise<OpenedSource> {
   switch (source.kind) {
     case 'url': {
       const description = describeSourceUrl(source.sourceUrl);
       const dispatcher = source.fetchDispatcher ?? download.fetchDispatcher;
-      const opened = await openSource({ sourceUrl: source.sourceUrl, key, signal: signal!, maxRedirections: download.maxRedirections, ...(dispatcher ? { dispatcher } : {}) });
+      const opened = await openSource({
+        sourceUrl: source.sourceUrl,
+        key,
+        signal: signal!,
+        maxRedirections: download.maxRedirections,
+        policy: download.policy,
+        idleTimeoutMs: download.idleTimeoutMs,
+        maxBytes: download.maxBytes,
+        ...(dispatcher ? { dispatcher } : {}),
+      });
       const destroy = (): void => discardBody(opened.body);
       const { announcedBytes } = opened;
       if (source.expectedBytes !== undefined && announcedBytes !== undefined && announcedBytes !== source.expectedBytes) {
@@ -59,7 +81,8 @@ download: { fetchDispatcher: Dispatcher | undefined; maxRedirections: number },
         description,
         expectedBytes: source.expectedBytes ?? announcedBytes,
         contentType: resolveContentType({ explicit: source.contentType, fromSource: opened.contentType, filenames: [keyBasename(key), urlBasename(source.sourceUrl)] }),
-        classifyReadError: (error) => classifyTransportError(error, `reading ${description} for "${key}" failed`, key),
+        contentTypeFromHead: (head) => storedContentType({ explicit: source.contentType, head, fromSource: opened.contentType, filenames: [keyBasename(key), urlBasename(source.sourceUrl)] }),
+        classifyReadError: (error) => classifyTransportError(error, `reading ${description} for "${key}" failed`, key, download.idleTimeoutMs),
         destroy,
       };
     }

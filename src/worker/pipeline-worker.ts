@@ -9,6 +9,9 @@ import { existsSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { createActivities } from '../activities/index.js';
+import { encryptingDataConverter } from '../codec/aes-gcm-codec.js';
+import { loadPayloadKeys } from '../codec/payload-keys.js';
+import { ConfigError } from '../config.js';
 import type { WorkerConfig } from '../config.js';
 import { PrometheusPipelineMetrics, serveMetrics } from '../observability/metrics.js';
 import { loadRegistryFileSync } from '../pipeline/registry-file.js';
@@ -106,12 +109,29 @@ function errorText(error: unknown): string {
 export async function createPipelineWorker(options: PipelineWorkerOptions): Promise<PipelineWorker> {
   const { config } = options;
   const registry = options.registry ?? loadRegistryFileSync(config.registryPath);
+  let payloadKeys;
+  try {
+    payloadKeys = loadPayloadKeys(config.payloadKeys);
+  } catch (error) {
+    throw new ConfigError([(error as Error).message]);
+  }
+  const dataConverter = encryptingDataConverter(payloadKeys);
+
   const attributes = await ensureSearchAttributes(config);
   if (attributes.warning) Runtime.instance().logger.warn(attributes.warning);
 
   const runcomfy = new RunComfyClient({ baseUrl: config.runcomfy.baseUrl, token: config.runcomfy.token, inferenceApiVersion: config.runcomfy.inferenceApiVersion });
   const s3 = createObjectStoreClient({ ...config.store, maxSockets: 64 });
-  const store = new ObjectStore({ client: s3, bucket: config.store.bucket, partSizeBytes: config.store.partSizeBytes, queueSize: config.store.queueSize });
+  const store = new ObjectStore({
+    client: s3,
+    bucket: config.store.bucket,
+    partSizeBytes: config.store.partSizeBytes,
+    queueSize: config.store.queueSize,
+    sourcePolicy: config.downloads.policy,
+    maxOutputBytes: config.downloads.maxOutputBytes,
+    downloadIdleTimeoutMs: config.downloads.idleTimeoutMs,
+    downloadDeadlineMs: config.downloads.deadlineMs,
+  });
   const metrics = new PrometheusPipelineMetrics();
   const activities = createActivities({
     runcomfy,
@@ -145,6 +165,8 @@ export async function createPipelineWorker(options: PipelineWorkerOptions): Prom
       taskQueue: config.temporal.taskQueue,
       ...workflowSource,
       activities,
+      // Every payload (inputs, results, failure details, heartbeats) is encrypted when keys are set.
+      ...(dataConverter ? { dataConverter } : {}),
       // Polls are long, mostly idle activities: one slot each, so the limit is about pipelines in flight.
       maxConcurrentActivityTaskExecutions: config.worker.maxConcurrentActivities,
       maxConcurrentWorkflowTaskExecutions: config.worker.maxConcurrentWorkflowTasks,

@@ -32,9 +32,11 @@ import {
 import { pipelineStatusSearchAttribute as pipelineStatusKey } from '../contract/search-attributes.js';
 import { outputLayout, PipelineHooks } from './pipeline-hooks.js';
 import { ProgressBook } from './pipeline-progress.js';
+import { DEFAULT_PERSIST_CANCEL_GRACE_MS, protectedCopy } from './protected-copy.js';
 import { stopIfRequested, type RunControl } from './run-control.js';
 import { stopJob } from './stop-job.js';
 import { stepActivities, type StepActivities } from './step-activities.js';
+import { waitInQueue } from './queue-phase.js';
 import { persistThroughOutages } from './store-outage.js';
 import { asCancellation, describeFailure, failureType, isCancellationLike, retryAfterFromDetails, retryDelayMs } from './workflow-failures.js';
 
@@ -67,6 +69,13 @@ class StepFailure extends Error {
   }
 }
 
+/** RunComfy's timestamps of a finished job, for its GPU facts (progress only: no command depends on them). */
+function keepRemoteTimes(record: JobAttempt, result: { remoteTimes?: { createdAt: string; finishedAt: string } }): void {
+  if (!result.remoteTimes) return;
+  record.remoteCreatedAt = result.remoteTimes.createdAt;
+  record.remoteFinishedAt = result.remoteTimes.finishedAt;
+}
+
 function nowIso(): string {
   return new Date().toISOString();
 }
@@ -80,7 +89,16 @@ function nowIso(): string {
 export async function generationPipeline(input: PipelineWorkflowInput): Promise<PipelineResult> {
   const hooks = new PipelineHooks();
   // The terminal callback is handed to the outbox on every way out (succeeded, failed, cancelled).
-  return runPipeline(input, hooks).finally(() => hooks.close());
+  return runPipeline(input, hooks).then(
+    async (result) => {
+      await hooks.close();
+      return result;
+    },
+    async (error: unknown) => {
+      await hooks.close(error);
+      throw error;
+    },
+  );
 }
 
 async function runPipeline(input: PipelineWorkflowInput, hooks: PipelineHooks): Promise<PipelineResult> {
@@ -113,6 +131,7 @@ async function runPipeline(input: PipelineWorkflowInput, hooks: PipelineHooks): 
   upsertSearchAttributes([{ key: pipelineStatusKey, value: 'running' }]);
 
   try {
+    await hooks.open();
     const prepared = await work.run(() => preparePipeline({ spec }));
     await hooks.prepared(prepared);
     if (book.status === 'preparing') book.setStatus('running');
@@ -241,7 +260,11 @@ async function runStep(step: PipelineStep, spec: PipelineSpec, prepared: Prepare
   const persist = async (requestId: string, attempt: number, outputs: JobOutputRef[], record: JobAttempt): Promise<void> => {
     progress.state = 'persisting';
     const layout = outputLayout(spec);
-    const copy = () => acts.persistOutputs({ pipelineId: spec.pipelineId, stepId: step.id, requestId, outputs, attempt, stepKind: step.kind, stepStartedAtMs, ...layout });
+    // A cancel gives a running copy a short grace, then stops it: a hostile source cannot hold the worker.
+    const guard = { outer: CancellationScope.current(), stopRequested: control.stopRequested };
+    const graceMs = timings.persistCancelGraceMs ?? DEFAULT_PERSIST_CANCEL_GRACE_MS;
+    const copy = () =>
+      protectedCopy(graceMs, guard, () => acts.persistOutputs({ pipelineId: spec.pipelineId, stepId: step.id, requestId, outputs, attempt, stepKind: step.kind, stepStartedAtMs, ...layout }));
     // A finished job's outputs are paid for: their copy completes even while the pipeline is cancelled.
     const persisted = control.edges
       ? await persistThroughOutages(copy, { timings, progress, record, jobFinishedAtMs: Date.now() })
@@ -269,7 +292,9 @@ async function runStep(step: PipelineStep, spec: PipelineSpec, prepared: Prepare
       // The wait returns the result itself (one activity less per step); older histories fetched it separately.
       const waitReturnsResult = patched(WAIT_RETURNS_RESULT_PATCH);
       const polling = { deploymentId, requestId, initialIntervalMs: timings.pollInitialIntervalMs, maxIntervalMs: timings.pollMaxIntervalMs, ...(waitReturnsResult ? { includeResult: true, stepKind: step.kind } : {}) };
-      const queue = await waitPhase(acts, { ...polling, phase: 'queue', budgetMs: resolved.deployment.budgets.queueTimeoutMs, phaseStartedAtMs: Date.now() }, control);
+      const queueInput = { ...polling, phase: 'queue' as const, budgetMs: resolved.deployment.budgets.queueTimeoutMs, phaseStartedAtMs: Date.now() };
+      const queue = await waitInQueue((wait) => waitPhase(acts, wait, control), queueInput, (position) => (progress.queuePosition = position));
+      delete progress.queuePosition;
       let finished = queue.result;
       if (queue.status === 'running') {
         record.status = 'running';
@@ -285,6 +310,7 @@ async function runStep(step: PipelineStep, spec: PipelineSpec, prepared: Prepare
       progress.state = 'fetching-result';
       const result = finished ?? (control.edges ? await CancellationScope.nonCancellable(() => acts.fetchJobResult({ deploymentId, requestId, stepKind: step.kind })) : await acts.fetchJobResult({ deploymentId, requestId, stepKind: step.kind }));
       record.status = result.outcome;
+      keepRemoteTimes(record, result);
       if (result.outcome === 'succeeded') {
         if (result.outputs.length === 0) {
           throw new StepFailure({ type: STEP_FAILURE_TYPES.noOutputs, message: 'the job succeeded but produced no output files', requestId });
@@ -322,6 +348,7 @@ async function runStep(step: PipelineStep, spec: PipelineSpec, prepared: Prepare
         try {
           const result = await CancellationScope.nonCancellable(() => acts.fetchJobResult({ deploymentId, requestId, stepKind: step.kind }));
           liveAttempt.record.status = result.outcome;
+          keepRemoteTimes(liveAttempt.record, result);
           if (result.outcome === 'succeeded' && result.outputs.length > 0) {
             await CancellationScope.nonCancellable(() => persist(requestId, liveAttempt!.attempt, result.outputs, liveAttempt!.record));
           }
@@ -331,6 +358,7 @@ async function runStep(step: PipelineStep, spec: PipelineSpec, prepared: Prepare
       }
     }
     if (progress.state !== 'succeeded') progress.finishedAt = nowIso();
+    delete progress.queuePosition;
     if (isCancellation(error)) {
       // A step whose outputs were all kept stays succeeded; the pipeline still ends cancelled.
       if (progress.state !== 'succeeded') progress.state = 'cancelled';

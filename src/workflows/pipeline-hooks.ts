@@ -1,7 +1,8 @@
-import { CancellationScope, condition, log, ParentClosePolicy, ChildWorkflowCancellationType, patched, startChild, workflowInfo, type ChildWorkflowHandle } from '@temporalio/workflow';
+import { ApplicationFailure, CancellationScope, condition, log, ParentClosePolicy, ChildWorkflowCancellationType, patched, proxyActivities, startChild, workflowInfo, type ChildWorkflowHandle } from '@temporalio/workflow';
+import type { PipelineActivities } from '../activities/index.js';
 import { callbackEventSignal, callbackOutboxWorkflowId, eventProgress, isTerminalEvent, pipelineEvent, stepEvents, type CallbackEvent, type CallbackEventType, type StepMemory } from '../callbacks/events.js';
 import type { PipelineSpec } from '../pipeline/spec.js';
-import type { PersistOutputsInput, PreparedPipeline } from '../contract/activity-contract.js';
+import type { CallbackTarget, PersistOutputsInput, PreparedPipeline } from '../contract/activity-contract.js';
 import { pipelineCallbacks } from './callback-outbox.js';
 import type { ProgressBook } from './pipeline-progress.js';
 
@@ -16,6 +17,15 @@ export function outputLayout(spec: PipelineSpec): Pick<PersistOutputsInput, 'key
 
 /** Patch id (wire name): pipelines with a callback target send signed callbacks through an outbox workflow. */
 const SIGNED_CALLBACKS_PATCH = 'signed-callbacks';
+/**
+ * Patch id (wire name): the outbox opens before preparation, so a pipeline refused by the worker
+ * (invalid spec, registry mismatch) or cancelled while it is prepared still gets its terminal
+ * callback; a failed pipeline's terminal event names the failure and whether a retry may help.
+ */
+const EARLY_CALLBACKS_PATCH = 'callbacks-before-preparation';
+
+// Reads worker settings only: quick, and retried a little in case the worker was restarting.
+const { callbackTarget } = proxyActivities<PipelineActivities>({ startToCloseTimeout: '30 seconds', retry: { initialInterval: '1 second', maximumInterval: '10 seconds', maximumAttempts: 5 } });
 
 /**
  * Watches a pipeline's progress and turns every change into callback events for its outbox
@@ -30,6 +40,7 @@ export class PipelineHooks {
   #sent: Promise<void> = Promise.resolve();
   #memory = new Map<string, StepMemory>();
   #closed = false;
+  #early = false;
 
   /** The pipeline's progress book, once it exists. */
   attach(spec: PipelineSpec, book: ProgressBook): void {
@@ -37,11 +48,29 @@ export class PipelineHooks {
     this.#book = book;
   }
 
-  /** After preparation: opens the outbox when the pipeline has a callback target. */
+  /** Before preparation (new runs): opens the outbox when the worker has a callback target for the pipeline. */
+  async open(): Promise<void> {
+    const spec = this.#spec;
+    if (!spec || !patched(EARLY_CALLBACKS_PATCH)) return;
+    this.#early = true;
+    let target: CallbackTarget | null = null;
+    try {
+      // Not cancellable: a pipeline cancelled right away still owes its backend the terminal callback.
+      target = await CancellationScope.nonCancellable(() => callbackTarget(spec.callback ? { callbackUrl: spec.callback.url } : {}));
+    } catch (error) {
+      log.warn('could not learn where callbacks go; this pipeline sends none', { error: error instanceof Error ? error.message : String(error) });
+    }
+    if (target) await this.#openOutbox(spec, target);
+  }
+
+  /** After preparation (runs started before {@link open} existed): opens the outbox when the pipeline has a callback target. */
   async prepared(prepared: PreparedPipeline): Promise<void> {
     const spec = this.#spec;
-    if (!prepared.callbacks || !spec || !patched(SIGNED_CALLBACKS_PATCH)) return;
-    const target = prepared.callbacks;
+    if (this.#early || !prepared.callbacks || !spec || !patched(SIGNED_CALLBACKS_PATCH)) return;
+    await this.#openOutbox(spec, prepared.callbacks);
+  }
+
+  async #openOutbox(spec: PipelineSpec, target: CallbackTarget): Promise<void> {
     // Outlives the pipeline (ABANDON) and is never cancelled with it: the terminal event must go out.
     this.#outbox = await CancellationScope.nonCancellable(() =>
       startChild(pipelineCallbacks, {
@@ -72,7 +101,7 @@ export class PipelineHooks {
     const at = new Date().toISOString();
     for (const step of progress.steps) {
       for (const event of stepEvents(step, this.#memory.get(step.id), at)) this.#emit(event.type, event.data, progress, at);
-      this.#memory.set(step.id, { state: step.state, attempts: step.attempts.length });
+      this.#memory.set(step.id, { state: step.state, attempts: step.attempts.length, ...(step.queuePosition !== undefined ? { queuePosition: step.queuePosition } : {}) });
     }
   }
 
@@ -101,13 +130,15 @@ export class PipelineHooks {
   }
 
   /** At the pipeline's end: the last step changes and the terminal event, then waits until the outbox has them. */
-  async close(): Promise<void> {
+  async close(failure?: unknown): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     if (!this.#outbox || !this.#book) return;
     this.#emitStepChanges();
     const progress = this.#book.snapshot();
-    const terminal = pipelineEvent(progress);
+    // Older runs sent no failure in their terminal event; their signals stay as they were.
+    const failed = this.#early && failure instanceof ApplicationFailure && failure.type ? { type: failure.type, message: failure.message } : undefined;
+    const terminal = pipelineEvent(progress, failed);
     this.#emit(terminal.type, terminal.data, progress, progress.finishedAt ?? new Date().toISOString());
     await CancellationScope.nonCancellable(() => this.#sent);
   }

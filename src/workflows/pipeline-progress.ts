@@ -54,7 +54,7 @@ export class ProgressBook {
 
   /** A short fingerprint of every step's state and attempt count: changes when a callback may be due. */
   stepStates(): string {
-    return this.progress.steps.map((step) => `${step.state}:${step.attempts.length}`).join(',');
+    return this.progress.steps.map((step) => `${step.state}:${step.attempts.length}:${step.queuePosition ?? ''}`).join(',');
   }
 
   /** A copy, so a query never hands out the live object. */

@@ -94,6 +94,9 @@ test('a pipeline sends signed callbacks in sequence, retried after a 503, and wr
   const terminal = events.at(-1)!.data as PipelineEventData;
   assert.deepEqual(terminal.outputs.map((o) => o.key).sort(), [...keys].sort());
   assert.deepEqual(terminal.gpu.totals.stepsWithGpu, ['t2i', 'upscale']);
+  // The emulator's results carry created_at/finished_at, as RunComfy's do: the facts measure by them.
+  assert.equal(terminal.gpu.timing, 'runcomfy-timestamps');
+  assert.ok(terminal.gpu.steps.every((step) => step.attempts.every((attempt) => attempt.timing === 'runcomfy-timestamps')));
   assert.equal(events.at(-1)!.progress, 100);
   await recordHistory(stack.client.workflow.getHandle(`pipeline-${spec.pipelineId}`), 'callbacks-key-template');
   await recordHistory(stack.client.workflow.getHandle(callbackOutboxWorkflowId(spec.pipelineId)), 'callback-outbox-retried');
@@ -144,6 +147,8 @@ test('a cancelled pipeline names the steps that spent GPU time, in its result an
     assert.equal(t2i.attempts[0]?.outcome, 'cancelled');
     assert.ok(t2i.runSeconds > 0.3 && t2i.runSeconds < 3, `run seconds ${t2i.runSeconds}`);
     assert.deepEqual(t2i.hardware, ['AMPERE_48']);
+    // A job cancelled at RunComfy is measured by the status transitions the workflow saw.
+    assert.equal(gpu.timing, 'status-transitions');
     const counted = (await gpuSecondsCounted()) - countedBefore;
     // The metric stops at the cancel request, the facts at RunComfy's confirmation: a lower bound of them.
     assert.ok(counted > 0.3 && counted <= t2i.runSeconds + 0.5, `Prometheus counts the cancelled job's GPU time on its deployment (${counted} s, facts ${t2i.runSeconds} s)`);

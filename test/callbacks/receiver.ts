@@ -16,6 +16,7 @@ export interface ReceivedCallback {
   event: CallbackEvent;
   verified: boolean;
   answered: number;
+  receivedAtMs: number;
 }
 
 export interface CallbackReceiver {
@@ -50,7 +51,7 @@ export async function startCallbackReceiver(secret: string): Promise<CallbackRec
         seenOnFlaky.add(event.id);
         answered = 503;
       }
-      received.push({ path, headers: req.headers, body, event, verified, answered });
+      received.push({ path, headers: req.headers, body, event, verified, answered, receivedAtMs: Date.now() });
       res.writeHead(answered, { 'content-type': 'application/json' }).end('{}');
     });
   });

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { callbackSecrets, parseIntegrationEnv } from '../../src/callbacks/config.js';
 import { CallbackVerificationError, signCallback, verifyCallback } from '../../src/callbacks/signature.js';
 
 const secret = 'whsec_' + Buffer.from('0123456789abcdef0123456789abcdef').toString('base64');
@@ -47,4 +48,19 @@ test('during a secret rotation any listed v1 signature is accepted; the message 
   } catch (error) {
     assert.ok(!(error as Error).message.includes(secret));
   }
+});
+
+test('a worker holding two secrets (CALLBACK_SECRET="old,new") signs with both: receivers on either secret verify', () => {
+  const previous = 'the previous secret value';
+  const secrets = callbackSecrets(` ${previous} , ${secret} `);
+  assert.deepEqual(secrets, [previous, secret]);
+  const headers = signCallback(secrets, { id: 'evt-9', timestampSeconds: now / 1000, body });
+  assert.equal(headers['webhook-signature']!.split(' ').length, 2);
+  assert.equal(verifyCallback(previous, headers, body, { nowMs: now }).id, 'evt-9');
+  assert.equal(verifyCallback(secret, headers, body, { nowMs: now }).id, 'evt-9');
+  assert.equal(codeOf(() => verifyCallback('a third secret of some length', headers, body, { nowMs: now })), 'bad-signature');
+  const problems = parseIntegrationEnv({ CALLBACK_SECRET: `${secret},too-short` }).problems.join('\n');
+  assert.match(problems, /CALLBACK_SECRET: must be at least 16 characters \(each/);
+  assert.ok(!problems.includes(secret), 'the problem never repeats a secret');
+  assert.equal(parseIntegrationEnv({ CALLBACK_SECRET: `${previous},${secret}` }).problems.length, 0);
 });

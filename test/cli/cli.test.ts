@@ -294,6 +294,22 @@ test('the rcp launcher runs the CLI from any directory; --help documents the exi
   assert.equal(errorOf(missing)['code'], 'PIPELINE_NOT_FOUND');
 });
 
+test('remote text is printed without escape sequences or signed queries', async () => {
+  const pipelineId = uniqueName('cli-escape');
+  const hostileMessage = '\u001b[2J\u001b]0;owned\u0007boom \u001b[31mred\u001b[0m see https://bucket.example.com/in.png?X-Amz-Signature=abc123def';
+  await stack.emulator.admin.addFault({ kind: 'job_failure', deploymentId: t2iDeploymentId, count: 1, failure: { kind: 'permanent', message: hostileMessage } });
+  assert.equal((await runCli(['start', '--spec', await writeSpec('escape.json', imageSpec(pipelineId, 'escape')), '--json'])).code, 0);
+  const failed = await runCli(['result', pipelineId]);
+  assert.equal(failed.code, 1, failed.stdout);
+  const status = await runCli(['status', pipelineId]);
+  for (const run of [failed, status]) {
+    const printed = run.stdout + run.stderr;
+    assert.match(printed, /boom red/);
+    assert.ok(!printed.includes('\u001b') && !printed.includes('\u0007'), 'no control characters reach the terminal');
+    assert.ok(!printed.includes('abc123def'), 'no signed query string is printed');
+  }
+});
+
 test('no command printed a secret', () => {
   const everything = everyOutput.join('\n');
   assert.ok(everything.length > 0);

@@ -337,6 +337,10 @@ describe('docker-compose.yml', () => {
     assert.equal(flags.get('public-url'), `http://emulator:${flags.get('port')}`, 'file URLs name a host the workers resolve');
     assert.ok(JSON.stringify(emulator.healthcheck?.test).includes(`127.0.0.1:${flags.get('port')}/__admin/health`));
     assert.equal(environmentOf(emulator)[envNameOf('token')], '${RUNCOMFY_TOKEN:?set RUNCOMFY_TOKEN in .env}', 'accepts the token the workers send');
+    // Its admin API rewrites its behaviour: never published, and guarded by a token from .env.
+    assert.equal(emulator.ports, undefined, 'the emulator publishes no port');
+    assert.equal(emulator.command?.includes('--admin-token'), false, 'no admin token on the command line');
+    assert.match(environmentOf(emulator)[envNameOf('admin-token')] ?? '', BARE_REFERENCE, 'the admin token comes from .env');
     assert.ok(dockerfileCopies().some(({ destination }) => `/app/${destination.replace(/^\.\//, '')}` === flags.get('workflows')), 'its workflows folder is in the image');
     assert.ok(readText('docker-compose.yml').includes(`RUNCOMFY_BASE_URL=http://emulator:${flags.get('port')}`), 'a comment says how to point the workers at it');
   });

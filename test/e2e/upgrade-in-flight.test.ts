@@ -29,9 +29,10 @@ async function startWorker(bundle?: string) {
   };
 }
 
+// The previous code knows no r2:// references: the pipeline carries a presigned URL, as it did then.
 async function specFor(prefix: string) {
   const pipelineId = uniqueName(prefix);
-  return defaultPipelineSpec({ pipelineId, prompt: 'a bridge in fog', faceImageUrl: await storeFaceImage(stack.store, `inputs/${pipelineId}/face.png`) });
+  return defaultPipelineSpec({ pipelineId, prompt: 'a bridge in fog', faceImageUrl: await storeFaceImage(stack.store, `inputs/${pipelineId}/face.png`, 'presigned') });
 }
 
 async function failedWorkflowTasks(handle: Awaited<ReturnType<typeof stack.start>>): Promise<number> {

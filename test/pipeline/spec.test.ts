@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { before, describe, it } from 'node:test';
+import { before, describe, it, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import {
   PipelineSpecError,
@@ -264,4 +264,20 @@ describe('defaultPipelineSpec', () => {
     const explicit = defaultPipelineSpec({ pipelineId: 'p', prompt: 'x', faceImageUrl: 'https://e.com/f.png', deploymentKeys: { t2i: 'other' } }, custom);
     assert.equal(explicit.steps[0]?.deployment, 'other');
   });
+});
+
+test('media inputs: r2:// references to uploaded inputs are accepted, other keys and signed URLs are not', async () => {
+  const { checkImageReference, inputReferenceKey, signedUrlIssues } = await import('../../src/pipeline/param-values.js');
+  assert.equal(checkImageReference('r2://inputs/abc123/face.png'), undefined);
+  assert.equal(inputReferenceKey('r2://inputs/abc123/face.png'), 'inputs/abc123/face.png');
+  for (const bad of ['r2://pipelines/other/t2i/out.png', 'r2://inputs/../pipelines/x.png', 'r2://inputs/', 'r2://inputs/a b.png']) {
+    assert.match(checkImageReference(bad) ?? '', /r2:\/\/inputs\//, bad);
+  }
+  const issues = signedUrlIssues([
+    { id: 'swap', params: { faceImageUrl: 'https://bucket.example.com/face.png?X-Amz-Signature=abc&X-Amz-Credential=k', prompt: 'token=fine in text' } },
+    { id: 'up', params: { imageUrl: 'https://cdn.example.com/a.png?sig=1' } },
+    { id: 'ok', params: { imageUrl: 'https://cdn.example.com/a.png?width=512' } },
+  ]);
+  assert.deepEqual(issues.map((issue) => issue.path), ['steps.swap.params.faceImageUrl', 'steps.up.params.imageUrl']);
+  assert.match(issues[0]!.message, /r2:\/\/ reference/);
 });

@@ -29,6 +29,7 @@ import {
   SourceUnavailableError,
 } from '../../src/storage/errors.js';
 import type { ObjectStoreError } from '../../src/storage/errors.js';
+import { OutputSourceRejectedError } from '../../src/storage/source-errors.js';
 import { ObjectStore } from '../../src/storage/object-store.js';
 import type { ObjectStoreOptions } from '../../src/storage/object-store.js';
 import { deterministicOutputKey } from '../../src/storage/output-key.js';
@@ -51,7 +52,7 @@ after(async () => {
 
 /** Small parts keep multipart paths cheap: 5 MiB parts, 2 in flight. */
 function makeStore(overrides: Partial<ObjectStoreOptions> = {}): ObjectStore {
-  return new ObjectStore({ client, bucket: s3.bucket, keyPrefix, partSizeBytes: 5 * MiB, queueSize: 2, ...overrides });
+  return new ObjectStore({ client, bucket: s3.bucket, keyPrefix, partSizeBytes: 5 * MiB, queueSize: 2, sourcePolicy: { allowLoopback: true, allowedHosts: [] }, ...overrides });
 }
 
 const store = makeStore();
@@ -179,7 +180,7 @@ test('source 5xx, 429 and refused connections are retryable; other 4xx are not',
   });
   await assert.rejects(store.persistFromUrl({ sourceUrl: source.url('/status/429'), key: 'errors/429.png', signal }), isTyped(SourceUnavailableError, 'SOURCE_UNAVAILABLE', true));
   await assert.rejects(store.persistFromUrl({ sourceUrl: source.url('/status/403'), key: 'errors/403.png', signal }), isTyped(SourceRejectedError, 'SOURCE_REJECTED', false));
-  await assert.rejects(store.persistFromUrl({ sourceUrl: 'ftp://127.0.0.1/x.png', key: 'errors/ftp.png', signal }), isTyped(SourceRejectedError, 'SOURCE_REJECTED', false));
+  await assert.rejects(store.persistFromUrl({ sourceUrl: 'ftp://127.0.0.1/x.png', key: 'errors/ftp.png', signal }), isTyped(OutputSourceRejectedError, 'OUTPUT_SOURCE_REJECTED', false));
   // A port nobody listens on (the source server's, once closed).
   const closed = await startSourceServer();
   const closedUrl = closed.url('/bytes/x.png?size=10');
@@ -227,12 +228,14 @@ test('an already aborted signal does nothing at all', async () => {
   assert.equal(source.requestCount('/bytes/never.png'), 0);
 });
 
-test('content type comes from the argument, else an informative response header, else the extension', async () => {
+test('content type comes from the argument, else the file signature, else the extension, else a believable response header', async () => {
   const signal = new AbortController().signal;
   const cases = [
     { key: 'types/a.png', query: '', explicit: undefined, expected: 'image/png' },
     { key: 'types/b.mp4', query: '&type=application/octet-stream', explicit: undefined, expected: 'video/mp4' },
-    { key: 'types/c.bin', query: '&type=image/webp', explicit: undefined, expected: 'image/webp' },
+    // An image type the bytes do not back up (no WebP signature) is not believed.
+    { key: 'types/c.bin', query: '&type=image/webp', explicit: undefined, expected: 'application/octet-stream' },
+    { key: 'types/c.json', query: '&type=application/x-ndjson', explicit: undefined, expected: 'application/json' },
     { key: 'types/d.png', query: '&type=image/jpeg', explicit: 'image/x-special', expected: 'image/x-special' },
     { key: 'types/e', query: '', explicit: undefined, expected: 'audio/wav', sourceName: 'voice.wav' },
     { key: 'types/f', query: '', explicit: undefined, expected: 'application/octet-stream' },
@@ -355,7 +358,7 @@ test('putObjectFromStream stores a stream of unknown content through the staging
 
 test('S3 failures are typed by status and never show credentials', async () => {
   const signal = new AbortController().signal;
-  const noBucket = new ObjectStore({ client, bucket: `missing-${uniqueName('bucket')}`.slice(0, 60), keyPrefix, partSizeBytes: 5 * MiB, queueSize: 2 });
+  const noBucket = makeStore({ bucket: `missing-${uniqueName('bucket')}`.slice(0, 60) });
   for (const size of [5000, 6 * MiB]) {
     await assert.rejects(noBucket.persistFromUrl({ sourceUrl: source.url(`/bytes/nobucket-${size}.png?size=${size}`), key: `nobucket/${size}.png`, signal }), (error: unknown) => {
       assert.ok(error instanceof ObjectStoreRequestError, `got ${(error as Error).name}: ${(error as Error).message}`);

@@ -6,6 +6,8 @@
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import { after } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { encryptingDataConverter } from '../../src/codec/aes-gcm-codec.js';
+import { loadPayloadKeys } from '../../src/codec/payload-keys.js';
 import { parseWorkerConfig, type WorkerConfig } from '../../src/config.js';
 import { startEmulator, type EmulatorOptions, type RunningEmulator } from '../../src/emulator/index.js';
 import { loadRegistryFileSync } from '../../src/pipeline/registry-file.js';
@@ -71,6 +73,8 @@ export function testWorkerEnv(temporal: TestTemporal, s3: TestS3, emulator: Runn
     METRICS_PORT: '0',
     TEMPORAL_METRICS_PORT: '0',
     DEPLOYMENT_REGISTRY_PATH: REGISTRY_PATH,
+    // The emulator serves output files on 127.0.0.1.
+    OUTPUT_ALLOW_LOOPBACK: 'true',
   };
 }
 
@@ -103,10 +107,12 @@ export async function startPipelineStack(options: PipelineStackOptions = {}): Pr
   }
   const connection = await Connection.connect({ address: temporal.address });
   after(() => connection.close());
-  const client = new Client({ connection, namespace: temporal.namespace });
+  // With PAYLOAD_KEYS in the worker's environment, the test's client speaks the same encryption.
+  const dataConverter = encryptingDataConverter(loadPayloadKeys(config.payloadKeys));
+  const client = new Client({ connection, namespace: temporal.namespace, ...(dataConverter ? { dataConverter } : {}) });
   const s3Client = createObjectStoreClient({ ...s3 });
   after(() => s3Client.destroy());
-  const store = new ObjectStore({ client: s3Client, bucket: s3.bucket });
+  const store = new ObjectStore({ client: s3Client, bucket: s3.bucket, sourcePolicy: { allowLoopback: true, allowedHosts: [] } });
 
   const start = (spec: PipelineSpec) =>
     client.workflow.start<typeof generationPipeline>(PIPELINE_WORKFLOW_TYPE, { taskQueue, workflowId: pipelineWorkflowId(spec.pipelineId), args: [{ spec }] });

@@ -1,7 +1,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parseWorkerConfig } from '../../src/config.js';
+import { PIPELINE_SEARCH_ATTRIBUTES } from '../../src/contract/search-attributes.js';
 import { ensureSearchAttributes } from '../../src/worker/pipeline-worker.js';
+
+/** Every attribute the worker needs, as the Operator API lists them (the value is the type's enum; any number will do here). */
+const allPresent = Object.fromEntries(Object.keys(PIPELINE_SEARCH_ATTRIBUTES).map((name) => [name, 2]));
 
 const config = parseWorkerConfig({
   TEMPORAL_ADDRESS: '127.0.0.1:7233',
@@ -38,13 +42,13 @@ test('a missing attribute that may not be added stops the worker with the comman
       listSearchAttributes: () => Promise.resolve({ customAttributes: {}, systemAttributes: {}, storageSchema: {} }),
       addSearchAttributes: () => Promise.reject(Object.assign(new Error('7 PERMISSION_DENIED'), { code: 7 })),
     }),
-    /lacks the search attribute\(s\) PipelineStatus=Keyword .*tcld namespace search-attributes add/,
+    /lacks the search attribute\(s\) PipelineStatus=Keyword, PipelineUserId=Keyword, .*tcld namespace search-attributes add/,
   );
 });
 
 test('present attributes need nothing', async () => {
   const check = await ensureSearchAttributes(config, {
-    listSearchAttributes: () => Promise.resolve({ customAttributes: { PipelineStatus: 2 }, systemAttributes: {}, storageSchema: {} }),
+    listSearchAttributes: () => Promise.resolve({ customAttributes: allPresent, systemAttributes: {}, storageSchema: {} }),
     addSearchAttributes: () => Promise.reject(new Error('not expected')),
   });
   assert.deepEqual(check, { outcome: 'present' });
