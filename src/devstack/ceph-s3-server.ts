@@ -37,8 +37,11 @@ export interface S3Server {
   readonly workDir: string;
   /** Stops radosgw, then the OSD, then the monitor, and removes the state it created. */
   stop(): Promise<void>;
-  /** Stops only the S3 gateway (radosgw): the endpoint refuses connections, the data stays (outage drills). */
-  stopGateway(): Promise<void>;
+  /**
+   * Stops only the S3 gateway (radosgw): the endpoint refuses connections, the data stays (outage
+   * drills). `kill` sends SIGKILL instead of a clean stop, as a crashed gateway would go.
+   */
+  stopGateway(options?: { kill?: boolean }): Promise<void>;
   /** Starts the gateway again on the same port and waits until it answers. */
   startGateway(): Promise<void>;
 }
@@ -188,12 +191,17 @@ export async function startS3Server(options: S3ServerOptions = {}): Promise<S3Se
       await stopAll();
       if (ownsWorkDir) rmSync(dir, { recursive: true, force: true });
     },
-    async stopGateway() {
+    async stopGateway(opts) {
       if (!rgw) return;
       const gateway = rgw;
       rgw = undefined;
       started.splice(started.indexOf(gateway), 1);
-      await gateway.stop(10_000);
+      if (opts?.kill) {
+        gateway.killGroup('SIGKILL');
+        await gateway.waitForExit();
+      } else {
+        await gateway.stop(10_000);
+      }
     },
     async startGateway() {
       if (rgw) return;

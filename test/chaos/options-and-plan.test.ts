@@ -1,0 +1,40 @@
+/** The campaign's flags, its replay command and its seeded plan (no stack needed). */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { FAULT_KINDS, parseChaosArgs, replayCommand, UsageError } from '../../chaos/options.js';
+import { Prng } from '../../chaos/prng.js';
+import { planWorkload } from '../../chaos/workload.js';
+
+test('the replay command parses back to the same campaign', () => {
+  const options = parseChaosArgs(['--seed', '42', '--minutes', '3', '--faults', 'hang,worker-kill', '--pipelines-per-minute=12', '--uploaded-inputs', '0.5', '--json']);
+  const replayArgs = replayCommand(options).replace(/^npm run chaos -- /, '').split(' ');
+  const again = parseChaosArgs([...replayArgs, '--json']);
+  assert.deepEqual({ ...again, drainMinutes: options.drainMinutes }, options);
+});
+
+test('flags are checked one by one, each error naming its flag', () => {
+  const cases: [string[], RegExp][] = [
+    [['--seed', '-1', '--minutes', '1'], /--seed: expected a value between 0/],
+    [['--seed', '1.5', '--minutes', '1'], /--seed: expected a whole number/],
+    [['--seed', '1', '--minutes', '1', '--workers', '1'], /--workers: expected a value between 2/],
+    [['--seed', '1', '--minutes', '1', '--faults'], /--faults needs a value/],
+    [['--seed', '1', '--minutes', '1', '--json=yes'], /--json takes no value/],
+    [['--seed', '1'], /--minutes is required/],
+    [['--seed', '1', '--minutes', '1', '--resubmit-workers', '0', '--resubmit-share', '0.5'], /--resubmit-share: .*--resubmit-workers/],
+  ];
+  for (const [argv, message] of cases) assert.throws(() => parseChaosArgs(argv), (e: unknown) => e instanceof UsageError && message.test(e.message), argv.join(' '));
+  assert.deepEqual(parseChaosArgs(['--seed', '1', '--minutes', '1', '--faults', 'all']).faults, [...FAULT_KINDS]);
+  assert.deepEqual(parseChaosArgs(['--seed', '1', '--minutes', '1', '--faults', 'none']).faults, []);
+});
+
+test('a seed names one plan; another seed another', () => {
+  const plan = (seed: number) =>
+    planWorkload(new Prng(seed).fork('workload'), { seed, minutes: 2, pipelinesPerMinute: 20, largeOutputs: true, resubmitShare: 0.3, uploadedInputs: 0.25 });
+  const a = plan(7);
+  assert.deepEqual(plan(7), a);
+  assert.notDeepEqual(plan(8).map((p) => [p.shape, p.policy]), a.map((p) => [p.shape, p.policy]));
+  assert.equal(a.length, 40);
+  assert.ok(new Set(a.map((p) => p.shape)).size === 3, 'every shape appears');
+  assert.ok(a.some((p) => p.policy === 'resubmit') && a.some((p) => p.policy === 'fail'));
+  assert.ok(a.every((p, i) => i === 0 || p.startAtS >= a[i - 1]!.startAtS), 'sorted by start time');
+});
