@@ -23,6 +23,11 @@ export interface HttpExchangeRequest {
   readonly headersTimeoutMs?: number;
   /** Per-request override of the dispatcher's body timeout. */
   readonly bodyTimeoutMs?: number;
+  /**
+   * Not on a reused keep-alive socket: sent with `Connection: close`, and the project's dispatcher
+   * opens a new connection for it (see `createRunComfyDispatcher`). For non-idempotent requests.
+   */
+  readonly freshConnection?: boolean;
   /** Bodies above this size are refused (the socket is destroyed, not drained). */
   readonly maxResponseBytes: number;
 }
@@ -65,6 +70,7 @@ export async function performHttpExchange(exchange: HttpExchangeRequest): Promis
     ...(exchange.signal !== undefined ? { signal: exchange.signal } : {}),
     ...(exchange.headersTimeoutMs !== undefined ? { headersTimeout: exchange.headersTimeoutMs } : {}),
     ...(exchange.bodyTimeoutMs !== undefined ? { bodyTimeout: exchange.bodyTimeoutMs } : {}),
+    ...(exchange.freshConnection === true ? { reset: true } : {}),
     dispatcher: exchange.dispatcher.compose(progressInterceptor(progress)),
   });
   let response: Dispatcher.ResponseData | typeof ABANDONED;

@@ -82,6 +82,8 @@ export class InferenceResource {
       body,
       signal: options.signal,
       deploymentId,
+      // a pooled socket the server is closing would turn this POST into an unknown outcome
+      freshConnection: true,
       schema: submitResponseSchema,
       convert: (parsed, httpStatus) => toSubmittedJob(parsed, httpStatus, this.requestUrls(deploymentId, parsed.request_id)),
     });

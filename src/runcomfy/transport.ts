@@ -21,6 +21,8 @@ export interface CallSpec<S extends z.ZodType, T> {
   readonly signal: AbortSignal | undefined;
   readonly deploymentId?: string;
   readonly requestId?: string;
+  /** Not idempotent: must not ride on a reused keep-alive socket (see `createRunComfyDispatcher`). */
+  readonly freshConnection?: boolean;
   /** An empty 2xx body is acceptable (parsed as `{}`). */
   readonly allowEmptyBody?: boolean;
   readonly schema: S;
@@ -86,6 +88,7 @@ export class RunComfyTransport {
       ...(spec.signal !== undefined ? { signal: spec.signal } : {}),
       ...(this.#headersTimeoutMs !== undefined ? { headersTimeoutMs: this.#headersTimeoutMs } : {}),
       ...(this.#bodyTimeoutMs !== undefined ? { bodyTimeoutMs: this.#bodyTimeoutMs } : {}),
+      ...(spec.freshConnection === true ? { freshConnection: true } : {}),
       dispatcher: this.#dispatcher,
       maxResponseBytes: this.#maxResponseBytes,
     });

@@ -82,7 +82,12 @@ export class PipelineHooks {
         staticSummary: `callbacks of pipeline ${spec.pipelineId}`,
       }),
     );
-    void this.#watch();
+    // Not cancellable: nobody awaits this loop, so a Temporal cancel rejecting its pending condition
+    // was an unhandled rejection that failed every workflow task from then on (the run never closed).
+    // close() ends it; until then it reports the steps' changes while the cancellation cleans up.
+    // No patch: the scope adds no command, and no history has a workflow task completed after such a
+    // cancel, so old histories replay the same and runs stuck that way go on once this is deployed.
+    void CancellationScope.nonCancellable(() => this.#watch());
   }
 
   async #watch(): Promise<void> {

@@ -10,7 +10,7 @@ import { test } from 'node:test';
 import type { CallbackDeliveryRecord, CallbackEvent, PipelineEventData, StepEventData } from '../../src/callbacks/events.js';
 import { CALLBACK_OUTBOX_WORKFLOW_TYPE, callbackEventSignal, callbackOutboxWorkflowId } from '../../src/callbacks/events.js';
 import { verifyCallback } from '../../src/callbacks/signature.js';
-import { PipelineClient } from '../../src/client/index.js';
+import { PipelineCancelledError, PipelineClient } from '../../src/client/index.js';
 import type { PipelineSpec } from '../../src/pipeline/spec.js';
 import { recordHistory } from '../support/histories.js';
 import { eventually, startPipelineStack } from '../support/pipeline-stack.js';
@@ -175,5 +175,31 @@ test('step.progress carries the queue position while a job waits behind others, 
     await recordHistory(stack.client.workflow.getHandle(`pipeline-${spec.pipelineId}`), 'callbacks-queue-position');
   } finally {
     await stack.emulator.admin.updateDeploymentConfig(t2iDeployment, { max_instances: 8, timing: { durationMs: 150 } });
+  }
+});
+
+test('a pipeline with callbacks cancelled through Temporal while its job runs closes cancelled and sends pipeline.cancelled', async () => {
+  // The progress watch waits on a condition nobody awaits: a Temporal cancel used to reject it
+  // unhandled, failing every workflow task from then on, so the run never closed.
+  await stack.emulator.admin.updateDeploymentConfig(t2iDeployment, { timing: { durationMs: 3_000 } });
+  try {
+    const spec = specFor('/ok');
+    await pipelines.start(spec);
+    await eventually(async () => ((await pipelines.getStatus(spec.pipelineId)).steps[0]?.state === 'running' ? true : undefined), { what: 't2i running', intervalMs: 100 });
+    const handle = stack.client.workflow.getHandle(`pipeline-${spec.pipelineId}`);
+    await handle.cancel();
+    const cancelled = await pipelines.result(spec.pipelineId).then(
+      () => assert.fail('the pipeline was expected to end cancelled'),
+      (error: unknown) => error,
+    );
+    assert.ok(cancelled instanceof PipelineCancelledError, String(cancelled));
+    assert.equal((await handle.describe()).status.name, 'CANCELLED');
+    await outboxRecords(spec.pipelineId);
+    const events = receiver.deliveredFor(spec.pipelineId);
+    assert.equal(events.at(-1)?.type, 'pipeline.cancelled');
+    assert.ok(events.some((e) => e.type === 'step.cancelled'), JSON.stringify(events.map((e) => e.type)));
+    await recordHistory(handle, 'callbacks-cancel-temporal-running');
+  } finally {
+    await stack.emulator.admin.updateDeploymentConfig(t2iDeployment, { timing: { durationMs: 150 } });
   }
 });

@@ -9,11 +9,12 @@ import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { inspect } from 'node:util';
-import type { Dispatcher } from 'undici';
+import { request, type Dispatcher } from 'undici';
 import { emulatorDeploymentId } from '../../src/emulator/deployment-id.js';
 import { startEmulator } from '../../src/emulator/index.js';
 import type { RunningEmulator } from '../../src/emulator/index.js';
 import {
+  DEFAULT_RUNCOMFY_DISPATCHER_OPTIONS,
   ERROR_CODES,
   RunComfyAbortedError,
   RunComfyApiError,
@@ -426,5 +427,17 @@ describe('error classes from the emulator', () => {
         assert.ok(!rendering.includes(TOKEN), `token leaked from ${error.name}`);
       }
     }
+  });
+});
+
+describe('idle connections', () => {
+  it('the emulator, like a load balancer, keeps an idle connection longer than the client pool trusts one', async () => {
+    // the client drops idle sockets after at most DEFAULT_RUNCOMFY_DISPATCHER_OPTIONS.keepAliveMaxTimeoutMs,
+    // so the server closing an idle socket first (the keep-alive race) needs a timer late by half a minute
+    const response = await request(`${emulator.url}/`, { dispatcher });
+    await response.body.text();
+    const announced = /timeout=(\d+)/.exec(String(response.headers['keep-alive']))?.[1];
+    assert.ok(announced !== undefined, 'the emulator announces its keep-alive time');
+    assert.ok(Number(announced) * 1000 >= 2 * DEFAULT_RUNCOMFY_DISPATCHER_OPTIONS.keepAliveMaxTimeoutMs, `announced ${announced} s`);
   });
 });
