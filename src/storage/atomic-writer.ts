@@ -41,12 +41,15 @@ const FEED_HIGH_WATER_MARK_BYTES = 64 * 1024;
 
 /** A written object, as the writer reports it. */
 export interface WrittenObject {
+  /** The key as the caller gave it (without the store's key prefix). */
   key: string;
   bytes: number;
+  /** Lower-case hex SHA-256 of the bytes. */
   sha256: string;
   contentType: string;
+  /** The store's ETag, without quotes. */
   etag: string;
-  /** Bytes found already uploaded by a crashed attempt and not sent again. */
+  /** Bytes an earlier, crashed attempt had already uploaded and that were not sent again. */
   reusedBytes?: number;
 }
 

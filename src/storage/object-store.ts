@@ -32,7 +32,7 @@ import { basename } from 'node:path';
 import { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { DEFAULT_CONTENT_TYPE, resolveContentType } from './content-type.js';
-import { AtomicWriter, OBJECT_METADATA_KEYS, unquoteEtag, type WriteArgs } from './atomic-writer.js';
+import { AtomicWriter, OBJECT_METADATA_KEYS, unquoteEtag, type WriteArgs, type WrittenObject } from './atomic-writer.js';
 import {
   DEFAULT_PART_SIZE_BYTES,
   DEFAULT_QUEUE_SIZE,
@@ -106,18 +106,7 @@ export const DEFAULT_MAX_OUTPUT_BYTES = 2 * 1024 * 1024 * 1024;
 export const DEFAULT_DOWNLOAD_DEADLINE_MS = 15 * 60_000;
 
 /** A stored object, as returned by the write operations. */
-export interface StoredObject {
-  /** The key as the caller gave it (without the store's key prefix). */
-  key: string;
-  bytes: number;
-  /** Lower-case hex SHA-256 of the bytes. */
-  sha256: string;
-  contentType: string;
-  /** The store's ETag, without quotes. */
-  etag: string;
-  /** Bytes an earlier, crashed attempt had already uploaded and that were not sent again. */
-  reusedBytes?: number;
-}
+export type StoredObject = WrittenObject;
 
 /** Result of an idempotent write. */
 export interface PersistResult extends StoredObject {
