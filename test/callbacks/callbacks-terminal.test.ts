@@ -142,7 +142,8 @@ test('progress events pending when the terminal event is queued are superseded; 
 });
 
 test('step.progress carries the queue position while a job waits behind others, and status shows it', async () => {
-  await stack.emulator.admin.updateDeploymentConfig(t2iDeployment, { max_instances: 1, timing: { durationMs: 2_000 } });
+  // Jobs long enough that the third is still queued when its first status read comes, on a loaded machine too.
+  await stack.emulator.admin.updateDeploymentConfig(t2iDeployment, { max_instances: 1, timing: { durationMs: 6_000 } });
   try {
     const ahead = [specFor('/ok'), specFor('/ok')];
     for (const spec of ahead) {
@@ -155,7 +156,7 @@ test('step.progress carries the queue position while a job waits behind others, 
     const seen = await eventually(async () => {
       const position = (await pipelines.getStatus(spec.pipelineId)).steps[0]?.queuePosition;
       return position !== undefined ? position : undefined;
-    }, { what: 'a queue position in status', intervalMs: 50 });
+    }, { what: 'a queue position in status', intervalMs: 50, timeoutMs: 60_000 });
     assert.ok(seen >= 0 && seen <= 1, `position ${seen}`);
     await Promise.all([...ahead, spec].map((s) => pipelines.result(s.pipelineId)));
     await outboxRecords(spec.pipelineId);
