@@ -2,7 +2,8 @@
  * The callbacks invariant, ready for backend callbacks: a receiver run by the campaign that itself
  * fails (5xx) and stalls at random, recording every delivery, and the check over what it received —
  * every closed pipeline's terminal event arrived at least once with a valid signature, and each
- * pipeline's events form a gap-free sequence once duplicates (same event id) are dropped.
+ * pipeline's events, grouped by webhook-id, carry sequences 1..N with no gap, the one terminal
+ * event last.
  *
  * What the service sends is read through {@link CallbackFormat}; {@link callbackFormat} is the
  * service's own format, checked with the client package's `verifyCallback`.
@@ -74,10 +75,17 @@ export interface CallbackProblem {
   evidence: string;
 }
 
-/** Judges the deliveries for the given closed pipelines. */
+/**
+ * Judges the deliveries for the given closed pipelines. Deliveries are grouped by their `webhook-id`
+ * (the event id): every delivery of one event carries the same body and sequence. The outbox numbers
+ * only the events it hands to delivery (1, 2, 3…; a superseded progress event gets none and is never
+ * sent), so the distinct sequences must be exactly 1..N. The one gap the service allows is an event
+ * whose delivery window ran out, which the campaign's day-long window never reaches: no gap at all is
+ * accepted. Exactly one `pipeline.*` event, and it carries the highest sequence.
+ */
 export function checkCallbacks(format: CallbackFormat, received: readonly ReceivedCallback[], closedPipelineIds: readonly string[], { sequences: checkSequences = true } = {}): CallbackProblem[] {
   const problems: CallbackProblem[] = [];
-  const byPipeline = new Map<string, Map<string, { sequence: number; type: string; delivered: boolean }>>();
+  const byPipeline = new Map<string, Map<string, { sequence: number; type: string; body: string; delivered: boolean }>>();
   for (const delivery of received) {
     const event = format.parse(delivery.body);
     if (!event) {
@@ -88,27 +96,35 @@ export function checkCallbacks(format: CallbackFormat, received: readonly Receiv
       problems.push({ pipelineId: event.pipelineId, evidence: `event ${event.eventId} (${event.type}) has an invalid signature` });
       continue;
     }
+    const header = delivery.headers['webhook-id'];
+    const groupId = typeof header === 'string' ? header : event.eventId;
+    if (groupId !== event.eventId) problems.push({ pipelineId: event.pipelineId, evidence: `webhook-id ${groupId} differs from the body's event id ${event.eventId}` });
     const events = byPipeline.get(event.pipelineId) ?? new Map();
     byPipeline.set(event.pipelineId, events);
-    const seen = events.get(event.eventId);
-    if (seen && (seen.sequence !== event.sequence || seen.type !== event.type)) {
-      problems.push({ pipelineId: event.pipelineId, evidence: `event ${event.eventId} arrived twice with different contents (${seen.type} #${seen.sequence}, ${event.type} #${event.sequence})` });
+    const seen = events.get(groupId);
+    if (seen && (seen.sequence !== event.sequence || seen.type !== event.type || seen.body !== delivery.body)) {
+      problems.push({ pipelineId: event.pipelineId, evidence: `event ${groupId} arrived twice with different contents (${seen.type} #${seen.sequence}, ${event.type} #${event.sequence})` });
     }
     const delivered = typeof delivery.answered === 'number' && delivery.answered < 300;
-    events.set(event.eventId, { sequence: event.sequence, type: event.type, delivered: (seen?.delivered ?? false) || delivered });
+    events.set(groupId, { sequence: event.sequence, type: event.type, body: seen?.body ?? delivery.body, delivered: (seen?.delivered ?? false) || delivered });
   }
   for (const pipelineId of closedPipelineIds) {
-    const events = [...(byPipeline.get(pipelineId)?.values() ?? [])];
+    const events = [...(byPipeline.get(pipelineId)?.entries() ?? [])].map(([id, e]) => ({ id, ...e }));
     const terminal = events.filter((e) => format.terminalTypes.includes(e.type));
     if (terminal.length === 0) problems.push({ pipelineId, evidence: 'no terminal callback arrived' });
     else if (!terminal.some((e) => e.delivered)) problems.push({ pipelineId, evidence: 'the terminal callback was never answered 2xx (no retry got through)' });
-    const sequences = [...new Set(events.map((e) => e.sequence))].sort((a, b) => a - b);
+    if (!checkSequences) continue;
+    if (terminal.length > 1) problems.push({ pipelineId, evidence: `${terminal.length} terminal events: ${terminal.map((e) => `${e.id} ${e.type} #${e.sequence}`).join(', ')}` });
+    const bySequence = new Map<number, string[]>();
+    for (const e of events) bySequence.set(e.sequence, [...(bySequence.get(e.sequence) ?? []), e.id]);
+    for (const [sequence, ids] of bySequence) if (ids.length > 1) problems.push({ pipelineId, evidence: `sequence ${sequence} carried by ${ids.length} events: ${ids.join(', ')}` });
+    const sequences = [...bySequence.keys()].sort((a, b) => a - b);
+    const highest = sequences.at(-1) ?? 0;
     const missing: number[] = [];
-    for (let s = sequences[0] ?? 1, i = 0; i < sequences.length; s += 1) {
-      if (sequences[i] === s) i += 1;
-      else missing.push(s);
-    }
-    if (checkSequences && missing.length > 0) problems.push({ pipelineId, evidence: `sequence gaps: ${missing.slice(0, 10).join(', ')} missing of ${sequences[0]}…${sequences.at(-1)}` });
+    for (let s = 1; s <= highest; s += 1) if (!bySequence.has(s)) missing.push(s);
+    if (missing.length > 0) problems.push({ pipelineId, evidence: `sequence gaps: ${missing.slice(0, 10).join(', ')}${missing.length > 10 ? '…' : ''} missing of 1…${highest}` });
+    const last = terminal.length === 1 ? terminal[0]! : undefined;
+    if (last && last.sequence !== highest) problems.push({ pipelineId, evidence: `the terminal event ${last.id} (${last.type} #${last.sequence}) is not the last: #${highest} came after it` });
   }
   return problems;
 }

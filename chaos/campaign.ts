@@ -113,10 +113,11 @@ export function runCampaign(options: ChaosOptions, log: (line: string) => void):
             const record = records.get(p.pipelineId)!;
             try {
               if (p.uploadedFace) {
-                // As a backend would: upload the user's face, put the returned URL in the spec. An S3
+                // As a backend would: upload the user's face, put the returned r2:// reference in the
+                // spec (the worker presigns it at submit, so no signed URL reaches history). An S3
                 // outage may be under way: the upload waits it out.
                 const uploaded = await patiently(() => allClients[p.policy].uploadInput({ bytes: FACE_PNG }, { contentType: 'image/png' }), 300_000);
-                for (const step of p.spec.steps) if (step.kind === 'faceswap') step.params['faceImageUrl'] = uploaded.url;
+                for (const step of p.spec.steps) if (step.kind === 'faceswap') step.params['faceImageUrl'] = uploaded.ref;
               }
               // The moment the start was asked for: the pipeline may submit its first job before the
               // client's answer arrives, and faults from then on may touch it.

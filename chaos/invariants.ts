@@ -42,7 +42,7 @@ export interface PipelineVerdict {
 
 /** Faults after which a submit's outcome can be unknown: the answer lost, never sent, or its sender gone. */
 const AMBIGUITY_FAULTS = new Set(['lost-response', 'hang', 'server-error', 'worker-kill', 'worker-restart', 'temporal-restart']);
-/** A submit within this long after the cancel's event may have been in flight already. */
+/** A submit within this long after the workflow could see the cancel may have been in flight already. */
 const IN_FLIGHT_TOLERANCE_MS = 1_000;
 /** Maximum job attempts per step in the shipped registry's defaults. */
 const MAX_JOB_ATTEMPTS = 2;
@@ -50,6 +50,12 @@ const MAX_JOB_ATTEMPTS = 2;
 interface HistoryFacts {
   text: string;
   cancelEvent?: { eventId: number; atMs: number; how: 'signal' | 'temporal' };
+  /**
+   * When the workflow could first see the cancel: the first workflow task started after the cancel's
+   * event. On a loaded machine that can be seconds later, and a submit the pipeline had already
+   * scheduled may reach RunComfy in between; nothing the workflow does can stop it before then.
+   */
+  cancelSeenAtMs?: number;
   /** Event ids and times of submitJob activities scheduled. */
   submitsScheduled: { eventId: number; atMs: number }[];
   lastPersistCompletedEventId?: number;
@@ -90,6 +96,7 @@ async function readHistory(client: PipelineClient, workflowId: string): Promise<
     const signaled = event.workflowExecutionSignaledEventAttributes;
     if (signaled?.signalName === 'cancelPipeline' && !facts.cancelEvent) facts.cancelEvent = { eventId, atMs, how: 'signal' };
     if (event.workflowExecutionCancelRequestedEventAttributes && !facts.cancelEvent) facts.cancelEvent = { eventId, atMs, how: 'temporal' };
+    if (event.workflowTaskStartedEventAttributes && facts.cancelEvent && eventId > facts.cancelEvent.eventId && facts.cancelSeenAtMs === undefined) facts.cancelSeenAtMs = atMs;
     const scheduled = event.activityTaskScheduledEventAttributes;
     if (scheduled) {
       const type = scheduled.activityType?.name ?? '';
@@ -254,16 +261,18 @@ export async function checkInvariants(input: CheckInput): Promise<CheckResult> {
         }
       }
 
-      // No paid job after the cancel reached the pipeline.
+      // No paid job after the cancel reached the pipeline: once a workflow task could see it (a
+      // submit scheduled before the cancel may land until then), and no submit scheduled after it.
       if (history.cancelEvent) {
         const cancelAt = history.cancelEvent.atMs;
-        const late = jobs.filter((j) => j.submitted_at_ms > cancelAt + IN_FLIGHT_TOLERANCE_MS);
+        const seenAt = Math.max(cancelAt, history.cancelSeenAtMs ?? cancelAt);
+        const late = jobs.filter((j) => j.submitted_at_ms > seenAt + IN_FLIGHT_TOLERANCE_MS);
         const scheduledAfter = history.submitsScheduled.filter((s) => s.eventId > history.cancelEvent!.eventId);
         if (late.length > 0 || scheduledAfter.length > 0) {
           violate(
             'no-submit-after-cancel',
             pipelineId,
-            `cancel (${history.cancelEvent.how}) at ${new Date(cancelAt).toISOString()}; ${late.map((j) => `${j.request_id} submitted ${j.submitted_at_ms - cancelAt} ms later`).join(', ') || 'no late job in the ledger'}; submitJob scheduled after the cancel event: ${scheduledAfter.length}`,
+            `cancel (${history.cancelEvent.how}) at ${new Date(cancelAt).toISOString()}, first seen by a workflow task ${seenAt - cancelAt} ms later; ${late.map((j) => `${j.request_id} submitted ${j.submitted_at_ms - cancelAt} ms later`).join(', ') || 'no late job in the ledger'}; submitJob scheduled after the cancel event: ${scheduledAfter.length}`,
           );
         }
       }

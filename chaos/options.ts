@@ -43,7 +43,7 @@ export interface ChaosOptions {
   callbacks: 'all' | 'terminal' | 'off';
   /** Share (0..1) of pipelines started on the resubmit-policy task queue. */
   resubmitShare: number;
-  /** Share (0..1) of face-swapping pipelines whose face is uploaded with the client (a presigned URL in the spec) instead of a data URI. */
+  /** Share (0..1) of face-swapping pipelines whose face is uploaded with the client (its r2:// reference in the spec) instead of a data URI. */
   uploadedInputs: number;
   /** How long closing pipelines may take after the fault window, in minutes. */
   drainMinutes: number;

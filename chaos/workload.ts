@@ -16,7 +16,7 @@ export interface PlannedPipeline {
   policy: SubmitPolicy;
   /** Seconds after the campaign start. */
   startAtS: number;
-  /** The face is uploaded with the client at start time and passed as the presigned URL it returns. */
+  /** The face is uploaded with the client at start time and passed as the r2:// reference it returns. */
   uploadedFace: boolean;
   spec: { pipelineId: string; steps: SpecStep[] };
 }

@@ -38,6 +38,29 @@ test('duplicates are dropped; a gap, a missing terminal event or a bad signature
   assert.ok(problems.some((p) => /no terminal callback/.test(p.evidence)));
 });
 
+test('sequences must be exactly 1..N over distinct webhook-ids, with one terminal event, last', () => {
+  const ev = (pipelineId: string, n: number, type: string, sequence = n) => ({ eventId: `evt-${pipelineId}-${n}`, pipelineId, sequence, type });
+  // Event ids count every event the pipeline emitted (a superseded progress event took evt-…-2 and was
+  // never sent); sequences count only what was sent: no gap.
+  const superseded = [delivery(ev('a', 1, 'step.started')), delivery(ev('a', 3, 'step.completed', 2)), delivery(ev('a', 4, 'pipeline.completed', 3))];
+  assert.deepEqual(checkCallbacks(format, superseded, ['a']), []);
+
+  const notFromOne = [delivery(ev('b', 2, 'step.started')), delivery(ev('b', 3, 'pipeline.completed'))];
+  assert.match(checkCallbacks(format, notFromOne, ['b'])[0]!.evidence, /sequence gaps: 1 missing of 1…3/);
+
+  const twoTerminals = [delivery(ev('c', 1, 'pipeline.failed')), delivery(ev('c', 2, 'pipeline.cancelled'))];
+  assert.ok(checkCallbacks(format, twoTerminals, ['c']).some((p) => /2 terminal events/.test(p.evidence)));
+
+  const terminalNotLast = [delivery(ev('d', 1, 'pipeline.completed')), delivery(ev('d', 2, 'step.progress'))];
+  assert.match(checkCallbacks(format, terminalNotLast, ['d'])[0]!.evidence, /terminal event evt-d-1 .* is not the last/);
+
+  const sharedSequence = [delivery(ev('e', 1, 'step.started')), delivery(ev('e', 2, 'step.progress', 1)), delivery(ev('e', 3, 'pipeline.completed', 2))];
+  assert.match(checkCallbacks(format, sharedSequence, ['e'])[0]!.evidence, /sequence 1 carried by 2 events/);
+
+  const changed = [delivery(ev('f', 1, 'pipeline.completed')), delivery(ev('f', 1, 'pipeline.completed', 2))];
+  assert.ok(checkCallbacks(format, changed, ['f']).some((p) => /arrived twice with different contents/.test(p.evidence)));
+});
+
 test('the receiver fails and stalls some deliveries as the seed decides, and records all of them', async () => {
   const receiver = await startCallbackReceiver(new Prng(5), { failRate: 0.4, stallRate: 0.2, stallMs: 200 });
   try {
