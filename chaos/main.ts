@@ -38,8 +38,6 @@ process.on('SIGTERM', () => bail(143, 'terminated'));
 process.on('uncaughtException', (error) => bail(1, `harness crash: ${error.stack ?? error.message}`));
 process.on('unhandledRejection', (error) => bail(1, `harness crash: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`));
 
-// The AWS SDK's Node-version notice is not news to a campaign's reader (see the README's Limits).
-process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
 campaign = runCampaign(options, log);
 try {
   const summary = await campaign.done;

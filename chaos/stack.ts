@@ -108,7 +108,6 @@ export async function startChaosStack(options: ChaosOptions, workDir: string, lo
   const workerEnv = (policy: SubmitPolicy): NodeJS.ProcessEnv => ({
     PATH: process.env.PATH,
     HOME: process.env.HOME,
-    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
     TEMPORAL_ADDRESS: temporal.address,
     TEMPORAL_NAMESPACE: temporal.namespace,
     TEMPORAL_TASK_QUEUE: TASK_QUEUES[policy],

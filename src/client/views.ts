@@ -16,12 +16,16 @@ import type { LiveStepStatus, PipelineListStatus, PipelineRunStatus, PipelineSta
 /** `PendingActivityState` values of Temporal's API (1 scheduled, 2 started, 3 cancel requested). */
 const ACTIVITY_STATES: Record<number, LiveStepStatus['activityState']> = { 1: 'scheduled', 2: 'started', 3: 'cancel-requested' };
 
-/** Visibility clauses per listable status. Terminated/timed-out runs never upserted a final status, so Temporal's own status completes the picture. */
+/**
+ * Visibility clauses per listable status. Terminated/timed-out runs never upserted a final status, so
+ * Temporal's own status completes the picture. The workflow upserts its final status just before it
+ * returns: a run still open is listed as running, never yet under its final status.
+ */
 export const LIST_STATUS_QUERIES: Record<PipelineListStatus, string> = {
   running: `ExecutionStatus = 'Running'`,
-  succeeded: `${pipelineStatusSearchAttribute.name} = 'succeeded'`,
-  failed: `(${pipelineStatusSearchAttribute.name} = 'failed' OR ExecutionStatus = 'Failed' OR ExecutionStatus = 'Terminated' OR ExecutionStatus = 'TimedOut')`,
-  cancelled: `(${pipelineStatusSearchAttribute.name} = 'cancelled' OR ExecutionStatus = 'Canceled')`,
+  succeeded: `(${pipelineStatusSearchAttribute.name} = 'succeeded' AND ExecutionStatus != 'Running')`,
+  failed: `((${pipelineStatusSearchAttribute.name} = 'failed' AND ExecutionStatus != 'Running') OR ExecutionStatus = 'Failed' OR ExecutionStatus = 'Terminated' OR ExecutionStatus = 'TimedOut')`,
+  cancelled: `((${pipelineStatusSearchAttribute.name} = 'cancelled' AND ExecutionStatus != 'Running') OR ExecutionStatus = 'Canceled')`,
 };
 
 export function isRecord(value: unknown): value is Record<string, unknown> {

@@ -191,7 +191,7 @@ test('rcp list --user finds the pipelines of one backend user, with their correl
   const userId = randomUUID();
   const mine = [specFor('/ok'), specFor('/ok')].map((spec) => ({ ...spec, correlation: { userId, characterId: randomUUID() }, steps: [spec.steps[0]!] }));
   await Promise.all([...mine, specFor('/ok')].map((spec) => pipelines.start(spec)));
-  const env = { PATH: process.env.PATH ?? '', AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', TEMPORAL_ADDRESS: stack.temporal.address, TEMPORAL_NAMESPACE: stack.temporal.namespace, TEMPORAL_TASK_QUEUE: stack.taskQueue };
+  const env = { PATH: process.env.PATH ?? '', TEMPORAL_ADDRESS: stack.temporal.address, TEMPORAL_NAMESPACE: stack.temporal.namespace, TEMPORAL_TASK_QUEUE: stack.taskQueue };
   const listed = await eventually(async () => {
     const { stdout } = await run(process.execPath, [rcp, 'list', '--user', userId, '--json'], { env });
     const found = (JSON.parse(stdout) as { pipelines: { pipelineId: string; correlation?: { userId: string } }[] }).pipelines;
