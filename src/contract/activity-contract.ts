@@ -35,6 +35,11 @@ export interface PipelineTimings {
   storeOutageMaxBackoffMs?: number;
   /** How long stopping a RunComfy job is retried through RunComfy trouble before it is reported unconfirmed. */
   cancelRetryBudgetMs?: number;
+  /**
+   * Set when the worker passes RunComfy a webhook URL with each submit: status reads are then a
+   * backstop, at most this far apart. Absent: webhooks are off and polling alone finds a job's end.
+   */
+  webhookBackstopIntervalMs?: number;
 }
 
 export interface PreparePipelineInput {

@@ -28,6 +28,22 @@ export interface CancelPipelineRequest {
 export const cancelPipelineSignal = defineSignal<[CancelPipelineRequest]>('cancelPipeline');
 export const pipelineProgressQuery = defineQuery<PipelineProgress>('pipelineProgress');
 
+/**
+ * A RunComfy webhook for one step's job, passed on by the webhook receiver after it checked the
+ * URL's token. Only a nudge: the workflow then reads the job's status through the API, so nothing
+ * here is trusted beyond which step and attempt the (authenticated) URL named.
+ */
+export interface JobNudge {
+  stepId: string;
+  attempt: number;
+  /** The payload's `request_id`, when it had one (a mismatch makes the nudge ignored). */
+  requestId?: string;
+  /** The payload's status, for logs only. */
+  status?: string;
+}
+
+export const jobNudgeSignal = defineSignal<[JobNudge]>('jobNudge');
+
 /** `type` of the ApplicationFailures a pipeline ends with. */
 export const PIPELINE_FAILURE_TYPES = {
   invalidSpec: 'InvalidPipelineSpec',
