@@ -58,6 +58,8 @@ export interface ChainAnalysis {
   stepOverheadMs: Summary;
   /** persist + hand-off of every gap pooled: the orchestration after the job's end was noticed, without the poll's alignment. */
   afterDetectMs: Summary;
+  /** The parts of every gap pooled: detect (job end → known), persist (known → stored), hand-off (stored → next submit). */
+  partsMs: { detectMs: Summary; persistMs: Summary; handoffMs: Summary };
   /** Per transition: total and its parts. */
   byTransition: Record<string, { totalMs: Summary; detectMs: Summary; persistMs: Summary; handoffMs: Summary }>;
 }
@@ -112,6 +114,11 @@ export function analyzeChains(chains: readonly ChainTiming[], jobs: ReadonlyMap<
     queueWaitMs: summarize(queueWait, 0),
     endToEndOverJobTime: summarize(ratio, 3),
     stepOverheadMs: summarize(gaps.map((gap) => gap.totalMs), 0),
+    partsMs: {
+      detectMs: summarize(gaps.map((gap) => gap.detectMs).filter((v): v is number => v !== undefined), 0),
+      persistMs: summarize(gaps.map((gap) => gap.persistMs).filter((v): v is number => v !== undefined), 0),
+      handoffMs: summarize(gaps.map((gap) => gap.handoffMs).filter((v): v is number => v !== undefined), 0),
+    },
     afterDetectMs: summarize(gaps.filter((gap) => gap.persistMs !== undefined && gap.handoffMs !== undefined).map((gap) => gap.persistMs! + gap.handoffMs!), 0),
     byTransition,
     gaps,

@@ -1,16 +1,23 @@
 /** What every benchmark section receives from the driver, and helpers they share. */
 import type { JobSummary } from '../src/emulator/index.js';
 import type { DeploymentRegistry } from '../src/pipeline/registry.js';
-import type { BenchOptions } from './options.js';
+import type { BenchOptions, WaitMode } from './options.js';
 import type { BenchStack, WorkerProcess } from './stack.js';
 
 /**
  * Worker configurations the sections use:
  * - `fixed-poll`: POLL_INITIAL_INTERVAL_MS = POLL_MAX_INTERVAL_MS = --poll-interval-ms, so the worker
  *   reads statuses at one fixed interval, the same the baseline uses (overhead, scale);
- * - `default`: the worker's shipped defaults (api, copy), with the copy part and queue sizes of the flags.
+ * - `default`: the worker's shipped defaults (api, copy), with the copy part and queue sizes of the flags;
+ * - either with `+webhooks`: the same, plus the in-worker webhook receiver on a free loopback port,
+ *   so each submit passes the emulator a webhook URL (bench/webhook-mode.ts).
  */
-export type WorkerProfile = 'fixed-poll' | 'default';
+export type PollProfile = 'fixed-poll' | 'default';
+export type WorkerProfile = PollProfile | `${PollProfile}+webhooks`;
+
+export function workerProfile(poll: PollProfile, mode: WaitMode): WorkerProfile {
+  return mode === 'webhooks' ? `${poll}+webhooks` : poll;
+}
 
 export interface BenchContext {
   options: BenchOptions;
@@ -21,8 +28,8 @@ export interface BenchContext {
   faceImageUrl: string;
   registry: DeploymentRegistry;
   log(line: string): void;
-  /** The running worker of this profile, (re)started when another profile ran before. */
-  worker(profile: WorkerProfile): Promise<WorkerProcess>;
+  /** The running worker of this profile, (re)started when another profile ran before, or when `restart` asks for a fresh process. */
+  worker(profile: WorkerProfile, options?: { restart?: boolean }): Promise<WorkerProcess>;
   /** The environment overrides of a profile (recorded with the results). */
   workerSettings(profile: WorkerProfile): Record<string, string>;
 }

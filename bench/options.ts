@@ -2,14 +2,22 @@
 import { parseArgs } from 'node:util';
 import { parseDurationMs, parseSizeBytes } from '../src/emulator/cli-options.js';
 
-export const BENCH_SECTIONS = ['overhead', 'scale', 'api', 'copy'] as const;
+export const BENCH_SECTIONS = ['overhead', 'scale', 'steady', 'api', 'copy'] as const;
+/** How the worker learns a job ended: status reads alone, or webhooks nudging it with reads as the backstop. */
+export const WAIT_MODES = ['polling', 'webhooks'] as const;
+export type WaitMode = (typeof WAIT_MODES)[number];
 export type BenchSection = (typeof BENCH_SECTIONS)[number];
 
 export interface BenchOptions {
   sections: BenchSection[];
   outDir: string;
+  /** Wait modes the overhead and scale sections measure, each side by side with the others. */
+  modes: WaitMode[];
+  /** WEBHOOK_BACKSTOP_INTERVAL_MS of a worker with webhooks on; the worker's default when undefined. */
+  backstopIntervalMs: number | undefined;
   overhead: { pipelines: number; jobMs: number; pollIntervalMs: number; rounds: number };
   scale: { levels: number[]; jobMs: number; timeoutMs: number; startConcurrency: number; startRatePerSecond: number | undefined; workerProfile: 'fixed-poll' | 'default' };
+  steady: { pipelines: number; jobMs: number; startRatePerSecond: number; settleMs: number; sampleMs: number; waitTimeoutMs: number; mode: WaitMode };
   api: { pipelines: number; jobMs: number };
   copy: { sizesBytes: number[]; partSizeMib: number; queueSize: number };
   emulatorMode: 'child' | 'in-process';
@@ -23,16 +31,25 @@ export interface BenchOptions {
 
 const FLAGS = {
   sections: { type: 'string', help: `comma-separated sections to run: ${BENCH_SECTIONS.join(',')} (default all)` },
+  modes: { type: 'string', help: `overhead + scale: wait modes to measure side by side: ${WAIT_MODES.join(',')} (default both)` },
+  'backstop-interval-ms': { type: 'string', help: 'webhooks mode: WEBHOOK_BACKSTOP_INTERVAL_MS of the worker (default: the worker\'s own default)' },
   out: { type: 'string', help: 'folder for the JSON and SVG results (default results/)' },
   pipelines: { type: 'string', help: 'overhead: pipelines per round, all in flight at once (default 10)' },
   'job-ms': { type: 'string', help: 'overhead: fixed emulator job run time (default 2500ms)' },
   'poll-interval-ms': { type: 'string', help: 'overhead + scale: the worker\'s fixed poll interval, also used by the baseline (default 1000ms)' },
   rounds: { type: 'string', help: 'overhead: rounds of (pipelines, baseline), order alternating (default 2)' },
-  'scale-levels': { type: 'string', help: 'scale: pipelines in flight per level (default 10,100,500,1000)' },
-  'scale-job-ms': { type: 'string', help: 'scale: fixed job run time (default 1500ms)' },
-  'scale-timeout': { type: 'string', help: 'scale: give up on a level after this long and terminate what still runs (default 10m)' },
-  'scale-start-rate': { type: 'string', help: 'scale: start pipelines at this many per second instead of all at once (default all at once)' },
-  'scale-poll': { type: 'string', help: 'scale: fixed (the fixed-poll worker, default) or default (the shipped poll settings)' },
+  'scale-levels': { type: 'string', help: 'scale: pipelines in flight per level (default 500)' },
+  'scale-job-ms': { type: 'string', help: 'scale: fixed job run time (default 60s)' },
+  'scale-timeout': { type: 'string', help: 'scale: give up on a level after this long and terminate what still runs (default 15m)' },
+  'scale-start-rate': { type: 'string', help: 'scale: start pipelines at this many per second, or "all" at once (default 5)' },
+  'scale-poll': { type: 'string', help: 'scale: default (the shipped poll settings, default) or fixed (the fixed-poll worker)' },
+  'steady-pipelines': { type: 'string', help: 'steady: pipelines kept in flight on one worker (default 1000)' },
+  'steady-job-ms': { type: 'string', help: 'steady: job run time, longer than the whole measurement (default 10m)' },
+  'steady-start-rate': { type: 'string', help: 'steady: pipelines started per second (default 10)' },
+  'steady-settle': { type: 'string', help: 'steady: pause once every first job runs, before sampling (default 10s)' },
+  'steady-sample': { type: 'string', help: 'steady: how long the worker\'s RSS and CPU are sampled (default 90s)' },
+  'steady-wait-timeout': { type: 'string', help: 'steady: sample anyway when not every first job runs after this long (default 5m)' },
+  'steady-mode': { type: 'string', help: `steady: ${WAIT_MODES.join(' or ')} (default webhooks)` },
   'api-pipelines': { type: 'string', help: 'api: pipelines with longer jobs and the worker\'s default poll settings (default 4)' },
   'api-job-ms': { type: 'string', help: 'api: job run time (default 20s)' },
   'copy-sizes': { type: 'string', help: 'copy: output sizes (default 1GiB,4GiB)' },
@@ -82,22 +99,40 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions {
   const count = (name: keyof typeof FLAGS, fallback: number): number => (text(name) === undefined ? fallback : positiveInteger(name, text(name)!));
   const emulatorMode = text('emulator') ?? 'child';
   if (emulatorMode !== 'child' && emulatorMode !== 'in-process') throw new Error('--emulator must be child or in-process');
-  const scalePoll = text('scale-poll') ?? 'fixed';
+  const scalePoll = text('scale-poll') ?? 'default';
   if (scalePoll !== 'fixed' && scalePoll !== 'default') throw new Error('--scale-poll must be fixed or default');
+  const waitMode = (name: string, item: string): WaitMode => {
+    if (!(WAIT_MODES as readonly string[]).includes(item)) throw new Error(`--${name}: unknown mode "${item}" (modes: ${WAIT_MODES.join(', ')})`);
+    return item as WaitMode;
+  };
+  const modes = text('modes') === undefined ? [...WAIT_MODES] : [...new Set(list(text('modes')!, (item) => waitMode('modes', item)))];
+  if (modes.length === 0) throw new Error('--modes needs at least one mode');
+  const scaleStartRate = text('scale-start-rate') ?? '5';
   const s3Storage = text('s3-storage');
   if (s3Storage !== undefined && s3Storage !== 'memory' && s3Storage !== 'file') throw new Error('--s3-storage must be memory or file');
 
   const options: BenchOptions = {
     sections,
     outDir: text('out') ?? 'results',
+    modes,
+    backstopIntervalMs: text('backstop-interval-ms') === undefined ? undefined : parseDurationMs(text('backstop-interval-ms')!),
     overhead: { pipelines: count('pipelines', 10), jobMs: duration('job-ms', 2500), pollIntervalMs: duration('poll-interval-ms', 1000), rounds: count('rounds', 2) },
     scale: {
-      levels: text('scale-levels') === undefined ? [10, 100, 500, 1000] : list(text('scale-levels')!, (item) => positiveInteger('scale-levels', item)),
-      jobMs: duration('scale-job-ms', 1500),
-      timeoutMs: duration('scale-timeout', 10 * 60_000),
+      levels: text('scale-levels') === undefined ? [500] : list(text('scale-levels')!, (item) => positiveInteger('scale-levels', item)),
+      jobMs: duration('scale-job-ms', 60_000),
+      timeoutMs: duration('scale-timeout', 15 * 60_000),
       startConcurrency: 32,
-      startRatePerSecond: text('scale-start-rate') === undefined ? undefined : positiveInteger('scale-start-rate', text('scale-start-rate')!),
-      workerProfile: scalePoll === 'default' ? 'default' : 'fixed-poll',
+      startRatePerSecond: scaleStartRate === 'all' ? undefined : positiveInteger('scale-start-rate', scaleStartRate),
+      workerProfile: scalePoll === 'fixed' ? 'fixed-poll' : 'default',
+    },
+    steady: {
+      pipelines: count('steady-pipelines', 1000),
+      jobMs: duration('steady-job-ms', 10 * 60_000),
+      startRatePerSecond: count('steady-start-rate', 10),
+      settleMs: duration('steady-settle', 10_000),
+      sampleMs: duration('steady-sample', 90_000),
+      waitTimeoutMs: duration('steady-wait-timeout', 5 * 60_000),
+      mode: waitMode('steady-mode', text('steady-mode') ?? 'webhooks'),
     },
     api: { pipelines: count('api-pipelines', 4), jobMs: duration('api-job-ms', 20_000) },
     copy: {

@@ -14,6 +14,10 @@ import { runApiSection, type ApiResult } from './section-api.js';
 import { runCopySection, type CopyResult } from './section-copy.js';
 import { runOverheadSection, type OverheadResult } from './section-overhead.js';
 import { runScaleSection, type ScaleResult } from './section-scale.js';
+import { runSteadySection, type SteadyResult } from './section-steady.js';
+import { issueTable, printIssueTable, type IssueRow } from './issue-table.js';
+import { newWebhookSecret, redactSettings, webhookWorkerEnv } from './webhook-mode.js';
+import { getFreePorts } from '../src/devstack/ports.js';
 import { REGISTRY_PATH, REPO_ROOT, startBenchStack, startWorkerProcess, type BenchStack, type WorkerProcess } from './stack.js';
 import { renderReportSvg } from './svg-chart.js';
 import { storeFaceImage } from './temporal-pipelines.js';
@@ -28,9 +32,12 @@ export interface BenchReport {
   stack: { temporal: string; s3: string; s3Storage: string; emulator: string };
   overhead?: OverheadResult;
   scale?: ScaleResult;
+  steady?: SteadyResult;
   api?: ApiResult;
   copy?: CopyResult;
   errors: { section: string; message: string }[];
+  /** Issue 15's figures, one row each: polling | webhooks | baseline | target | met (bench/issue-table.ts). */
+  summary?: IssueRow[];
 }
 
 function log(line: string): void {
@@ -67,6 +74,7 @@ async function main(): Promise<number> {
 
   let stack: BenchStack | undefined;
   let worker: { profile: WorkerProfile; process: WorkerProcess } | undefined;
+  let workerStarts = 0;
   let stopping: Promise<void> | undefined;
   const stopEverything = (): Promise<void> => {
     stopping ??= (async () => {
@@ -86,7 +94,12 @@ async function main(): Promise<number> {
 
   try {
     const needsWorker = options.sections.length > 0;
-    const maxInFlight = Math.max(options.overhead.pipelines, ...options.scale.levels, options.api.pipelines, 1);
+    const maxInFlight = Math.max(
+      options.sections.includes('overhead') ? options.overhead.pipelines : 1,
+      ...(options.sections.includes('scale') ? options.scale.levels : [1]),
+      options.sections.includes('steady') ? options.steady.pipelines : 1,
+      options.api.pipelines,
+    );
     log(`starting the stack (sections: ${options.sections.join(', ')})`);
     stack = await startBenchStack({
       external: { ...(options.temporal ? { temporal: options.temporal } : {}), ...(options.s3 ? { s3: options.s3 } : {}) },
@@ -99,10 +112,14 @@ async function main(): Promise<number> {
     });
     const liveStack = stack;
     report.stack.s3Storage = liveStack.s3Storage.fallback ? `${liveStack.s3Storage.actual} (requested ${liveStack.s3Storage.requested}; ${liveStack.s3Storage.fallback})` : liveStack.s3Storage.actual;
-    const workerSettings = (profile: WorkerProfile): Record<string, string> =>
-      profile === 'fixed-poll'
+    const webhookSecret = newWebhookSecret();
+    const pollSettings = (profile: WorkerProfile): Record<string, string> =>
+      profile.startsWith('fixed-poll')
         ? { POLL_INITIAL_INTERVAL_MS: String(options.overhead.pollIntervalMs), POLL_MAX_INTERVAL_MS: String(options.overhead.pollIntervalMs) }
         : { COPY_PART_SIZE_MB: String(options.copy.partSizeMib), COPY_QUEUE_SIZE: String(options.copy.queueSize) };
+    // The receiver's port is picked when the worker starts; the recorded settings show its place.
+    const workerSettings = (profile: WorkerProfile): Record<string, string> =>
+      profile.endsWith('+webhooks') ? redactSettings({ ...pollSettings(profile), ...webhookWorkerEnv(0, webhookSecret, options.backstopIntervalMs), WEBHOOK_PUBLIC_URL: 'http://127.0.0.1:<free port>', WEBHOOK_PORT: '<free port>' }) : pollSettings(profile);
     const faceImageUrl = await storeFaceImage(liveStack.store, `inputs/bench-${runId}/face.png`);
     const context: BenchContext = {
       options,
@@ -112,15 +129,18 @@ async function main(): Promise<number> {
       registry: loadRegistryFileSync(REGISTRY_PATH),
       log,
       workerSettings,
-      async worker(profile) {
-        if (worker?.profile === profile) return worker.process;
+      async worker(profile, workerOptions) {
+        if (worker?.profile === profile && workerOptions?.restart !== true) return worker.process;
         if (worker) {
           log(`stopping the ${worker.profile} worker`);
           await worker.process.stop();
           worker = undefined;
         }
         log(`starting a worker process (${profile})`);
-        const started = await startWorkerProcess(liveStack, `bench-${runId}-${profile}`, workerSettings(profile));
+        const settings = pollSettings(profile);
+        if (profile.endsWith('+webhooks')) Object.assign(settings, webhookWorkerEnv((await getFreePorts(1))[0]!, webhookSecret, options.backstopIntervalMs));
+        // A queue per worker process: a restarted worker never sees an earlier one's pipelines.
+        const started = await startWorkerProcess(liveStack, `bench-${runId}-${profile.replace('+', '-')}-${++workerStarts}`, settings);
         worker = { profile, process: started };
         return started;
       },
@@ -130,6 +150,7 @@ async function main(): Promise<number> {
     const sections: [string, () => Promise<void>][] = [
       ['overhead', async () => void (report.overhead = await runOverheadSection(context))],
       ['scale', async () => void (report.scale = await runScaleSection(context))],
+      ['steady', async () => void (report.steady = await runSteadySection(context))],
       ['api', async () => void (report.api = await runApiSection(context, report))],
       ['copy', async () => void (report.copy = await runCopySection(context))],
     ];
@@ -155,10 +176,12 @@ async function main(): Promise<number> {
   }
 
   report.finishedAt = new Date().toISOString();
+  report.summary = issueTable(report);
   writeFileSync(jsonPath, `${JSON.stringify(report, null, 2)}\n`);
   const subtitle = `${report.startedAt.slice(0, 19)}Z · ${report.machine.cpus} cores · ${report.command}`;
   writeFileSync(svgPath, renderReportSvg('runcomfy-pipelines benchmark', subtitle, reportPanels(report)));
   printReport(report);
+  printIssueTable(report.summary);
   console.log(`\nresults: ${jsonPath}\nchart:   ${svgPath}`);
   return report.errors.length > 0 ? 1 : 0;
 }

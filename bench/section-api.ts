@@ -150,7 +150,9 @@ export async function runApiSection(context: BenchContext, report: BenchReport):
   const fixed = options.overhead.pollIntervalMs;
   if (report.overhead) {
     for (const orchestrator of ['temporal', 'baseline'] as const) {
-      const of = report.overhead.runs.filter((run) => run.orchestrator === orchestrator);
+      // The fixed-interval model describes polling only; webhooks runs read on nudges.
+      const of = report.overhead.runs.filter((run) => run.orchestrator === orchestrator && run.mode !== 'webhooks');
+      if (of.length === 0) continue;
       const merged: CountersDelta = { total: { ...of[0]!.counters.total, statusReads: of.reduce((sum, run) => sum + run.counters.total.statusReads, 0) }, deployments: {} };
       const jobCount = of.reduce((sum, run) => sum + run.counters.total.acceptedJobs, 0);
       const jobMs = report.overhead.settings.jobMs;
@@ -159,7 +161,7 @@ export async function runApiSection(context: BenchContext, report: BenchReport):
     }
   }
   // Scale levels on the default poll settings have no fixed interval to compare with.
-  for (const level of report.scale?.settings.pollIntervalMs === 'default' ? [] : (report.scale?.levels ?? [])) {
+  for (const level of report.scale?.settings.pollIntervalMs === 'default' ? [] : (report.scale?.levels ?? []).filter((level) => level.mode !== 'webhooks')) {
     const jobMs = report.scale!.settings.jobMs;
     runs.push(rowFromCounters(`scale ${level.pipelines}: ${jobMs / 1000} s jobs, ${fixed} ms fixed`, level.counters, level.counters.total.acceptedJobs, jobMs, fixed, scheduledReadsPerJob(jobMs, fixed, fixed)));
   }

@@ -196,7 +196,7 @@ function isCephDaemon(pid: number): boolean {
 async function startBenchEmulator(options: StackOptions, workDir: string): Promise<{ url: string; pid: number | undefined; stop: () => Promise<void> }> {
   const scaling = { minInstances: options.emulatorInstances, maxInstances: options.emulatorInstances, queueSize: 1 };
   if (options.emulatorMode === 'in-process') {
-    const emulator: RunningEmulator = await startEmulator({ token: EMULATOR_TOKEN, workflowsDir: WORKFLOWS_DIR, scaling, timing: { durationMs: 1000, jitterMs: 0, coldStartMs: 0 } });
+    const emulator: RunningEmulator = await startEmulator({ token: EMULATOR_TOKEN, workflowsDir: WORKFLOWS_DIR, scaling, timing: { durationMs: 1000, jitterMs: 0, coldStartMs: 0 }, allowHttpWebhooks: true });
     return { url: emulator.url, pid: undefined, stop: () => emulator.close() };
   }
   const logFile = join(workDir, 'emulator.log');
@@ -212,6 +212,8 @@ async function startBenchEmulator(options: StackOptions, workDir: string): Promi
       '--max-instances', String(scaling.maxInstances),
       '--queue-size', String(scaling.queueSize),
       '--duration', '1s',
+      // The webhooks mode's receiver listens on plain http on 127.0.0.1.
+      '--allow-http',
       '--quiet',
     ],
     cwd: REPO_ROOT,
