@@ -43,14 +43,23 @@ function history(f: ModeFigures | undefined): string | null {
   return f?.historyEvents ? `${f.historyEvents.min} / ${f.historyEvents.median} / ${f.historyEvents.max}` : null;
 }
 
+/** Marks a webhooks-column cell measured while no webhook reached the worker (it measured polling). */
+export const NOT_IN_EFFECT_MARK = ' †';
+
 export function issueTable(report: BenchReport): IssueRow[] {
   const rows: IssueRow[] = [];
+  // Which source's webhooks column really had webhooks; set before each group of rows.
+  let webhooksInEffect = true;
   const add = (figure: string, cells: { polling?: string | null; webhooks?: string | null; baseline?: string | null }, target: string, judge: Judge, values: { polling?: number | null; webhooks?: number | null } = {}): void => {
-    rows.push({ figure, polling: cells.polling ?? null, webhooks: cells.webhooks ?? null, baseline: cells.baseline ?? null, target, met: verdict(judge, { polling: values.polling, webhooks: values.webhooks }) });
+    const webhooks = cells.webhooks == null ? null : `${cells.webhooks}${webhooksInEffect ? '' : NOT_IN_EFFECT_MARK}`;
+    let met = verdict(judge, { polling: values.polling, webhooks: values.webhooks });
+    if (!webhooksInEffect && judge?.column === 'webhooks' && met !== 'not measured') met = `${met} (no webhooks delivered)`;
+    rows.push({ figure, polling: cells.polling ?? null, webhooks, baseline: cells.baseline ?? null, target, met });
   };
   const o = report.overhead;
   const p = o?.figures.polling;
   const w = o?.figures.webhooks;
+  webhooksInEffect = w?.webhooks?.inEffect ?? true;
   const b = o?.figures.baseline;
   const shape = o ? `${o.settings.pipelines} chains of 4 × ${o.settings.jobMs / 1000} s jobs at once, ${o.settings.pollIntervalMs / 1000} s polls` : 'overhead section';
   add(`end-to-end ÷ plain script (${shape})`, { polling: fixed(p?.endToEndOverBaseline, 3, '×'), webhooks: fixed(w?.endToEndOverBaseline, 3, '×'), baseline: b ? '1.000×' : null }, '≤ 1.05× with polling alone', { column: 'polling', pass: (v) => v <= 1.05 }, {
@@ -72,6 +81,7 @@ export function issueTable(report: BenchReport): IssueRow[] {
     return of.find((l) => l.pipelines === 500) ?? of.at(-1);
   };
   const [sp, sw] = [level('polling'), level('webhooks')];
+  webhooksInEffect = sw?.webhooks?.inEffect ?? true;
   const scaleShape = s ? `${(sp ?? sw)?.pipelines ?? '?'} in flight, ${s.settings.jobMs / 1000} s jobs, started ${s.settings.startRatePerSecond === 'all at once' ? 'all at once' : `${s.settings.startRatePerSecond}/s`}` : '500 in flight';
   const p99 = (l: ScaleLevel | undefined): number | undefined => (l && l.completionRatio === 1 ? l.analysis.stepOverheadMs.p99 : undefined);
   const scaleCell = (l: ScaleLevel | undefined): string | null => (l ? `${fixed(l.analysis.stepOverheadMs.p99 / 1000, 2, ' s')}${l.completionRatio < 1 ? ` (${l.succeeded}/${l.pipelines} done)` : ''}` : null);
@@ -86,6 +96,7 @@ export function issueTable(report: BenchReport): IssueRow[] {
   add(`  the same at scale (${scaleShape})`, { polling: fixed(cpuPerPipeline(sp), 3), webhooks: fixed(cpuPerPipeline(sw), 3) }, '≤ 0.15 CPU-s', { column: 'all', pass: (v) => v <= 0.15 }, { polling: cpuPerPipeline(sp), webhooks: cpuPerPipeline(sw) });
 
   const st = report.steady;
+  webhooksInEffect = st?.webhooks?.inEffect ?? true;
   const steadyCell = (value: string | null): { polling?: string | null; webhooks?: string | null } => (st ? { [st.settings.mode]: value } : {});
   const steadyValue = (value: number | null | undefined): { polling?: number | null; webhooks?: number | null } => (st ? { [st.settings.mode]: value } : {});
   const steadyShape = st ? `${st.settings.pipelines} pipelines, ${st.settings.jobMs / 60_000}-minute jobs` : '1,000 pipelines, 10-minute jobs';
@@ -99,12 +110,15 @@ export function issueTable(report: BenchReport): IssueRow[] {
   add('  time to start them all', steadyCell(st ? `${(st.startPhaseMs / 1000).toFixed(0)} s (all waiting after ${st.allWaitingAfterMs === null ? 'never' : `${(st.allWaitingAfterMs / 1000).toFixed(0)} s`})` : null), '–', null);
 
   add(`status reads per job-minute, steady (${steadyShape})`, steadyCell(fixed(st?.steady.statusReadsPerJobMinute, 2)), '≤ 1 with webhooks (backstop only)', { column: 'webhooks', pass: (v) => v <= 1 }, steadyValue(st?.steady.statusReadsPerJobMinute));
+  webhooksInEffect = sw?.webhooks?.inEffect ?? true;
   add(`status reads per job-minute, ${scaleShape}`, { polling: fixed(sp?.statusReadsPerJobMinute, 2), webhooks: fixed(sw?.statusReadsPerJobMinute, 2) }, '–', null);
+  webhooksInEffect = w?.webhooks?.inEffect ?? true;
   add(`status reads per job-minute (${shape})`, { polling: fixed(p?.statusReadsPerJobMinute, 1), webhooks: fixed(w?.statusReadsPerJobMinute, 1), baseline: fixed(b?.statusReadsPerJobMinute, 1) }, '–', null);
   add('history events per 4-step pipeline, min / median / max', { polling: history(p), webhooks: history(w) }, '–', null);
   const received = w?.webhooks ? `${w.webhooks.deliveries} delivered${w.webhooks.received ? `, received ${Object.entries(w.webhooks.received).map(([k, v]) => `${k} ${v}`).join(', ')}` : ''}` : null;
   add('webhooks delivered to the worker (overhead)', { webhooks: received ?? (w ? '0' : null) }, '–', null);
 
+  webhooksInEffect = true;
   const c = report.copy?.sizes.find((m) => m.bytes === GIB) ?? report.copy?.sizes[0];
   const copyShape = c ? `${Math.round(c.bytes / MIB)} MiB` : '1 GiB';
   add(`copy ${copyShape}: throughput ÷ raw upload of the same bytes`, { polling: c ? `${Math.round((c.persistOverRaw ?? Number.NaN) * 100)}% (${c.worker.persistMiBps} vs ${c.raw.MiBps} MiB/s)` : null }, '≥ 85%', { column: 'polling', pass: (v) => v >= 0.85 }, { polling: c?.persistOverRaw ?? null });
@@ -119,5 +133,7 @@ export function printIssueTable(rows: readonly IssueRow[] | undefined): void {
   const cells = rows.map((row) => [row.figure, row.polling ?? '–', row.webhooks ?? '–', row.baseline ?? '–', row.target, row.met]);
   const widths = headers.map((header, i) => Math.max(header.length, ...cells.map((row) => row[i]!.length)));
   const line = (row: string[]): string => row.map((cell, i) => cell.padEnd(widths[i]!)).join(' | ');
-  console.log(['\n== Issue 15 figures (copy rows: one worker configuration, shown under polling)', line(headers), widths.map((width) => '-'.repeat(width)).join('-|-'), ...cells.map(line)].join('\n'));
+  const lines = ['\n== Issue 15 figures (copy rows: one worker configuration, shown under polling)', line(headers), widths.map((width) => '-'.repeat(width)).join('-|-'), ...cells.map(line)];
+  if (rows.some((row) => row.webhooks?.endsWith(NOT_IN_EFFECT_MARK))) lines.push(`${NOT_IN_EFFECT_MARK.trim()} no webhook reached the worker in that run (a worker without a receiver): the column measured polling with the webhook settings set`);
+  console.log(lines.join('\n'));
 }

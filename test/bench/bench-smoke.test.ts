@@ -1,7 +1,8 @@
 /**
- * Smoke test of `npm run bench`: the overhead section with one pipeline and millisecond jobs, run as
- * a child process (on the suite's shared servers when present), must write a JSON report with every
- * figure the documentation describes, and an SVG chart. No timing is asserted.
+ * Smoke test of `npm run bench`: the overhead section with one pipeline and millisecond jobs (polling
+ * and webhooks modes), then the scale and steady-state sections at toy sizes, run as child processes
+ * (on the suite's shared servers when present), must write a JSON report with every figure the
+ * documentation describes, issue 15's table, and an SVG chart. No timing is asserted.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -58,7 +59,8 @@ test('the overhead section writes a report with per-step overheads for the pipel
       ...sharedServerFlags(process.env),
     ]);
     assert.equal(code, 0, `the benchmark failed:\n${output.slice(-4000)}`);
-    assert.match(output, /ours ÷ baseline end-to-end/, 'the table is printed');
+    assert.match(output, /ours \(polling\) ÷ baseline end-to-end/, 'the table is printed');
+    assert.match(output, /== Issue 15 figures/, "issue 15's table is printed");
 
     const files = readdirSync(outDir);
     const jsonFile = files.find((name) => name.endsWith('.json'));
@@ -89,7 +91,26 @@ test('the overhead section writes a report with per-step overheads for the pipel
     }
     assert.equal(typeof overhead.ratios.endToEndMedian, 'number');
     assert.ok(overhead.ratios.endToEndMedian > 0);
-    assert.deepEqual(overhead.runs.map((run: { orchestrator: string }) => run.orchestrator), ['temporal', 'baseline']);
+    assert.deepEqual(overhead.settings.modes, ['polling', 'webhooks']);
+    assert.deepEqual(overhead.runs.map((run: { orchestrator: string; mode?: string }) => run.mode ?? run.orchestrator), ['polling', 'baseline', 'webhooks']);
+    assert.equal(overhead.settings.webhookWorkerSettings.WEBHOOK_SECRETS, '<redacted>', 'the webhook secret is not written to the results');
+    assert.equal(overhead.settings.webhookWorkerSettings.WEBHOOK_ALLOW_HTTP, '1');
+    for (const who of ['polling', 'webhooks', 'baseline']) {
+      const figures = overhead.figures[who];
+      assert.equal(figures.pipelines, 1, `${who}: one pipeline analysed`);
+      for (const field of ['p50', 'p99', 'detectP50', 'persistP50', 'handoffP50']) assert.equal(typeof figures.stepOverheadMs[field], 'number', `${who}: step overhead ${field}`);
+      assert.ok(figures.statusReadsPerJobMinute > 0, `${who}: status reads per job-minute`);
+      assert.ok(figures.cpuSecondsPerPipeline.worker > 0, `${who}: CPU per pipeline`);
+    }
+    assert.equal(overhead.figures.baseline.endToEndOverBaseline, null);
+    assert.equal(typeof overhead.figures.webhooks.endToEndOverBaseline, 'number');
+    const events = overhead.figures.polling.historyEvents;
+    assert.ok(events.count === 1 && events.min > 10 && events.min === events.max, `history events of the finished pipeline are counted (got ${JSON.stringify(events)})`);
+    assert.equal(typeof overhead.figures.webhooks.webhooks.deliveries, 'number', 'webhook deliveries are counted');
+    const figures = report.summary.map((row: { figure: string }) => row.figure);
+    for (const prefix of ['end-to-end ÷ plain script', 'start → first submit p50', 'step overhead p50 / p99', 'step overhead p99,', 'worker + Temporal server CPU-s', 'worker peak RSS', 'status reads per job-minute, steady', 'copy 1 GiB: throughput', 'copy 1 GiB: CPU-s per GiB']) {
+      assert.ok(figures.some((figure: string) => figure.startsWith(prefix)), `the summary has a row "${prefix}…"`);
+    }
     const ours = overhead.runs[0];
     assert.equal(ours.counters.total.acceptedJobs, 4, 'one chain = four jobs');
     assert.ok(ours.counters.total.statusReads >= 4);
@@ -97,6 +118,48 @@ test('the overhead section writes a report with per-step overheads for the pipel
     assert.ok(ours.usage.worker.memory.peakRssBytes > 0, 'the worker process RSS is measured');
     assert.ok(ours.workerMetrics.availableNames.some((name: string) => name.startsWith('temporal_')), "Temporal's worker metrics were scraped");
     assert.equal(overhead.runs[1].counters.total.acceptedJobs, 4, 'the baseline counters exclude its warm-up chain');
+  } finally {
+    rmSync(outDir, { recursive: true, force: true });
+  }
+});
+
+test('the scale and steady-state sections report per mode, and the steady section cleans up after itself', { timeout: 300_000 }, async () => {
+  const outDir = mkdtempSync(join(tmpdir(), 'rcp-bench-smoke-'));
+  try {
+    const { code, output } = await runBench([
+      '--sections', 'scale,steady',
+      '--modes', 'polling',
+      '--scale-levels', '2',
+      '--scale-job-ms', '300',
+      '--scale-start-rate', 'all',
+      '--steady-pipelines', '3',
+      '--steady-job-ms', '2m',
+      '--steady-start-rate', '20',
+      '--steady-settle', '100ms',
+      '--steady-sample', '2s',
+      '--steady-mode', 'webhooks',
+      '--out', outDir,
+      ...sharedServerFlags(process.env),
+    ]);
+    assert.equal(code, 0, `the benchmark failed:\n${output.slice(-4000)}`);
+    const jsonFile = readdirSync(outDir).find((name) => name.endsWith('.json'));
+    assert.ok(jsonFile);
+    const report = JSON.parse(readFileSync(join(outDir, jsonFile), 'utf8'));
+    assert.deepEqual(report.errors, []);
+    assert.deepEqual(report.scale.levels.map((level: { pipelines: number; mode: string }) => `${level.pipelines} ${level.mode}`), ['2 polling']);
+    assert.equal(report.scale.levels[0].succeeded, 2);
+    assert.equal(typeof report.scale.levels[0].statusReadsPerJobMinute, 'number');
+
+    const steady = report.steady;
+    assert.equal(steady.settings.mode, 'webhooks');
+    assert.equal(steady.settings.workerSettings.WEBHOOK_SECRETS, '<redacted>');
+    assert.ok(steady.idleWorkerRssBytes > 0 && steady.workerPeakRssBytes >= steady.steady.workerRssBytes.max, 'idle, steady and peak RSS are read');
+    assert.notEqual(steady.allWaitingAfterMs, null, 'every first job ran before the sample');
+    assert.deepEqual(steady.steady.jobsInFlight, { start: 3, end: 3 }, 'the jobs ran through the whole sample');
+    assert.equal(typeof steady.steady.workerCpuPercent, 'number');
+    assert.equal(typeof steady.steady.statusReadsPerJobMinute, 'number');
+    assert.ok(Object.keys(steady.steady.slotsUsed).some((name) => name.includes('ActivityWorker')), `activity slots are observed (got ${Object.keys(steady.steady.slotsUsed).join(', ')})`);
+    assert.equal(steady.cleanup.terminated, 3, 'every pipeline is terminated at the end');
   } finally {
     rmSync(outDir, { recursive: true, force: true });
   }
