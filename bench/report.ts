@@ -159,6 +159,12 @@ export function reportPanels(report: BenchReport): BarPanel[] {
       series: [
         { name: 'pipeline p50', values: transitions.map((t) => o.temporal.byTransition[t]?.totalMs.p50) },
         { name: 'pipeline p99', values: transitions.map((t) => o.temporal.byTransition[t]?.totalMs.p99) },
+        ...(o.modes.webhooks && o.settings.modes[0] !== 'webhooks'
+          ? [
+              { name: 'webhooks p50', values: transitions.map((t) => o.modes.webhooks?.temporal.byTransition[t]?.totalMs.p50) },
+              { name: 'webhooks p99', values: transitions.map((t) => o.modes.webhooks?.temporal.byTransition[t]?.totalMs.p99) },
+            ]
+          : []),
         { name: 'baseline p50', values: transitions.map((t) => o.baseline.byTransition[t]?.totalMs.p50) },
         { name: 'baseline p99', values: transitions.map((t) => o.baseline.byTransition[t]?.totalMs.p99) },
       ],
@@ -191,6 +197,17 @@ export function reportPanels(report: BenchReport): BarPanel[] {
         { name: 'S3 (Ceph)', values: s.levels.map((l) => l.usage.s3Server?.cores) },
       ],
       note: `worker peak RSS: ${s.levels.map((l) => `${l.pipelines}: ${mib(l.usage.worker.memory?.peakRssBytes)} MiB`).join(', ')}`,
+    });
+  }
+  const st = report.steady;
+  if (st) {
+    panels.push({
+      title: `Steady state: ${st.settings.pipelines} pipelines waiting on ${st.settings.jobMs / 60_000}-minute jobs, one worker (${st.settings.mode})`,
+      unit: 'MiB',
+      categories: ['idle', 'steady (median)', 'peak'],
+      series: [{ name: 'worker RSS', values: [st.idleWorkerRssBytes, st.steady.workerRssBytes?.median ?? null, st.workerPeakRssBytes].map((bytes) => (bytes === null ? undefined : Math.round(bytes / MIB))) }],
+      reference: { value: Math.round(600e6 / MIB), label: 'target < 600 MB' },
+      note: `worker CPU ${st.steady.workerCpuPercent ?? '?'}%, Temporal server ${st.steady.temporalServerCpuPercent ?? '?'}%, ${st.steady.statusReadsPerJobMinute} status reads per job-minute, started in ${Math.round(st.startPhaseMs / 1000)} s`,
     });
   }
   const a = report.api;
