@@ -137,3 +137,12 @@ export function printIssueTable(rows: readonly IssueRow[] | undefined): void {
   if (rows.some((row) => row.webhooks?.endsWith(NOT_IN_EFFECT_MARK))) lines.push(`${NOT_IN_EFFECT_MARK.trim()} no webhook reached the worker in that run (a worker without a receiver): the column measured polling with the webhook settings set`);
   console.log(lines.join('\n'));
 }
+
+/** The same table as Markdown (written next to the JSON), for the README's performance table. */
+export function issueTableMarkdown(rows: readonly IssueRow[], command: string): string {
+  const escape = (cell: string): string => cell.replaceAll('|', '\\|');
+  const lines = ['| figure | polling | webhooks | baseline | target | met? |', '|---|---|---|---|---|---|'];
+  for (const row of rows) lines.push(`| ${[row.figure.trim(), row.polling ?? '–', row.webhooks ?? '–', row.baseline ?? '–', row.target, row.met].map(escape).join(' | ')} |`);
+  if (rows.some((row) => row.webhooks?.endsWith(NOT_IN_EFFECT_MARK))) lines.push('', `${NOT_IN_EFFECT_MARK.trim()} no webhook reached the worker in that run: the column measured polling with the webhook settings set.`);
+  return `${lines.join('\n')}\n\n\`${command}\`\n`;
+}

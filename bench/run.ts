@@ -15,7 +15,7 @@ import { runCopySection, type CopyResult } from './section-copy.js';
 import { runOverheadSection, type OverheadResult } from './section-overhead.js';
 import { runScaleSection, type ScaleResult } from './section-scale.js';
 import { runSteadySection, type SteadyResult } from './section-steady.js';
-import { issueTable, printIssueTable, type IssueRow } from './issue-table.js';
+import { issueTable, issueTableMarkdown, printIssueTable, type IssueRow } from './issue-table.js';
 import { newWebhookSecret, redactSettings, webhookWorkerEnv } from './webhook-mode.js';
 import { getFreePorts } from '../src/devstack/ports.js';
 import { REGISTRY_PATH, REPO_ROOT, startBenchStack, startWorkerProcess, type BenchStack, type WorkerProcess } from './stack.js';
@@ -62,6 +62,7 @@ async function main(): Promise<number> {
   const stamp = new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19);
   const jsonPath = join(outDir, `bench-${stamp}.json`);
   const svgPath = join(outDir, `bench-${stamp}.svg`);
+  const markdownPath = join(outDir, `bench-${stamp}.md`);
   const s3Storage = options.s3Storage ?? (options.sections.includes('copy') ? 'file' : 'memory');
   const report: BenchReport = {
     command: process.argv.length > 2 ? `npm run bench -- ${process.argv.slice(2).join(' ')}` : 'npm run bench',
@@ -178,11 +179,12 @@ async function main(): Promise<number> {
   report.finishedAt = new Date().toISOString();
   report.summary = issueTable(report);
   writeFileSync(jsonPath, `${JSON.stringify(report, null, 2)}\n`);
+  writeFileSync(markdownPath, issueTableMarkdown(report.summary, report.command));
   const subtitle = `${report.startedAt.slice(0, 19)}Z · ${report.machine.cpus} cores · ${report.command}`;
   writeFileSync(svgPath, renderReportSvg('runcomfy-pipelines benchmark', subtitle, reportPanels(report)));
   printReport(report);
   printIssueTable(report.summary);
-  console.log(`\nresults: ${jsonPath}\nchart:   ${svgPath}`);
+  console.log(`\nresults: ${jsonPath}\nchart:   ${svgPath}\ntable:   ${markdownPath}`);
   return report.errors.length > 0 ? 1 : 0;
 }
 

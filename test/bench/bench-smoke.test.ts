@@ -65,7 +65,9 @@ test('the overhead section writes a report with per-step overheads for the pipel
     const files = readdirSync(outDir);
     const jsonFile = files.find((name) => name.endsWith('.json'));
     const svgFile = files.find((name) => name.endsWith('.svg'));
-    assert.ok(jsonFile && svgFile, `a JSON and an SVG file are written (got ${files.join(', ')})`);
+    const markdownFile = files.find((name) => name.endsWith('.md'));
+    assert.ok(jsonFile && svgFile && markdownFile, `a JSON, an SVG and a Markdown file are written (got ${files.join(', ')})`);
+    assert.match(readFileSync(join(outDir, markdownFile), 'utf8'), /^\| figure \| polling \| webhooks \| baseline \| target \| met\? \|\n\|---/);
     assert.match(readFileSync(join(outDir, svgFile), 'utf8'), /^<svg [^>]*xmlns="http:\/\/www.w3.org\/2000\/svg"[\s\S]*<rect [\s\S]*<\/svg>\n$/);
 
     const report = JSON.parse(readFileSync(join(outDir, jsonFile), 'utf8'));
