@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { SupervisedProcess } from '../src/devstack/supervised-process.js';
 import { defaultPipelineSpec } from '../src/pipeline/default-pipeline.js';
 import type { PipelineSpec } from '../src/pipeline/spec.js';
+import type { PipelineResult } from '../src/contract/pipeline-contract.js';
 import type { BaselineInput, BaselineOutput } from './baseline-chain.js';
 import { analyzeChains, type ChainAnalysis, type ChainTiming } from './chain-analysis.js';
 import { emulatorJobs, resetEmulator, workerProfile, type BenchContext } from './context.js';
@@ -40,6 +41,8 @@ export interface OverheadRun {
   historyEvents?: number[];
   /** Webhooks sent and received (webhooks runs). */
   webhooks?: WebhookTraffic;
+  /** Status reads the pipelines report in their results, and how many a webhook prompted (when results carry them). */
+  pipelineReads?: { statusReads: number; nudgedReads: number };
 }
 
 /** One wait mode's pipelines, pooled over the rounds. */
@@ -72,6 +75,21 @@ function specsFor(context: BenchContext, label: string, count: number): Pipeline
   return Array.from({ length: count }, (_, i) =>
     defaultPipelineSpec({ pipelineId: `bench-${context.runId}-${label}-${i}`, prompt: `a lighthouse at dusk, variation ${i}`, faceImageUrl: context.faceImageUrl }, context.registry),
   );
+}
+
+/** Sums the per-attempt read counts a pipeline result carries once the workflow waits without a poll activity. */
+function readsInResults(results: readonly (PipelineResult | undefined)[]): OverheadRun['pipelineReads'] | undefined {
+  let statusReads = 0;
+  let nudgedReads = 0;
+  let seen = false;
+  for (const attempt of results.flatMap((result) => result?.steps ?? []).flatMap((step) => step.attempts)) {
+    const counts = attempt as { statusReads?: number; nudgedReads?: number };
+    if (typeof counts.statusReads !== 'number') continue;
+    seen = true;
+    statusReads += counts.statusReads;
+    nudgedReads += counts.nudgedReads ?? 0;
+  }
+  return seen ? { statusReads, nudgedReads } : undefined;
 }
 
 /** Workers (by pid) that already ran their warm-up pipeline. */
@@ -112,6 +130,7 @@ async function runTemporal(context: BenchContext, roundIndex: number, mode: Wait
   const { gaps: _gaps, ...summary } = analysis;
   const finished = batch.executions.filter((execution) => execution.status === 'COMPLETED').map((execution) => execution.workflowId);
   const historyEvents = await historyEventCounts(stack.client, finished, HISTORIES_PER_RUN);
+  const pipelineReads = readsInResults(batch.executions.map((execution) => execution.result));
   if (webhooks && !webhooks.inEffect) context.log('overhead: webhooks mode, but the emulator delivered no webhook (does this worker run a receiver?)');
   return {
     chains,
@@ -127,6 +146,7 @@ async function runTemporal(context: BenchContext, roundIndex: number, mode: Wait
       analysis: summary,
       historyEvents,
       ...(webhooks ? { webhooks } : {}),
+      ...(pipelineReads ? { pipelineReads } : {}),
     },
   };
 }
