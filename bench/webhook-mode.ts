@@ -22,6 +22,8 @@ export function webhookWorkerEnv(port: number, secret: string, backstopIntervalM
   return {
     WEBHOOK_PUBLIC_URL: `http://127.0.0.1:${port}`,
     WEBHOOK_PORT: String(port),
+    // Listen on loopback only: the emulator is the only caller.
+    WEBHOOK_HOST: '127.0.0.1',
     WEBHOOK_SECRETS: secret,
     // Loopback plain http is refused unless asked for: this is the local stack.
     WEBHOOK_ALLOW_HTTP: '1',
