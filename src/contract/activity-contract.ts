@@ -226,6 +226,11 @@ export interface CancelJobInput {
   retryForMs?: number;
   /** For logs only. */
   stepId?: string;
+  /**
+   * When the job was first seen running (epoch ms, workflow time), for jobs waited on without a poll
+   * activity: its GPU time is counted once the cancel is done.
+   */
+  runStartedAtMs?: number;
 }
 
 export interface CancelJobResult {

@@ -7,6 +7,7 @@ import {
   patched,
   proxyActivities,
   proxyLocalActivities,
+  setCurrentDetails,
   setHandler,
   sleep,
   upsertSearchAttributes,
@@ -139,7 +140,7 @@ async function runPipeline(input: PipelineWorkflowInput, hooks: PipelineHooks): 
   upsertSearchAttributes([{ key: pipelineStatusKey, value: 'running' }]);
 
   try {
-    await hooks.open();
+    await hooks.open(control.slotFree !== undefined);
     const prepared = await work.run(() => (control.slotFree ? preparePipelineLocally({ spec }) : preparePipeline({ spec })));
     await hooks.prepared(prepared);
     if (book.status === 'preparing') book.setStatus('running');
@@ -291,7 +292,8 @@ async function runStep(step: PipelineStep, spec: PipelineSpec, prepared: Prepare
       let finished: FetchJobResultOutput | undefined;
       if (control.slotFree) {
         const { queueTimeoutMs: queueBudgetMs, runTimeoutMs: runBudgetMs } = resolved.deployment.budgets;
-        finished = await waitWithoutSlot(acts, control.slotFree, { stepId: step.id, attempt, deploymentId, requestId, stepKind: step.kind, queueBudgetMs, runBudgetMs, timings }, progress, record);
+        const job = { stepId: step.id, attempt, deploymentId, requestId, stepKind: step.kind, queueBudgetMs, runBudgetMs, timings };
+        finished = await waitWithoutSlot(acts, control.slotFree, job, progress, record, () => setCurrentDetails(book.waitingDetails()));
       } else {
         finished = await waitWithPollActivities(acts, { deploymentId, requestId, stepKind: step.kind, budgets: resolved.deployment.budgets, timings }, progress, record, control);
       }

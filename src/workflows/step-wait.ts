@@ -33,7 +33,14 @@ export async function waitPhase(
  * timers, woken early by webhook nudges. Progress shows the last read live; failures map as the
  * poll activity's did, so a step fails with the same types either way.
  */
-export async function waitWithoutSlot(acts: StepActivities, board: NudgeBoard, input: JobWaitInput, progress: StepProgress, record: JobAttempt): Promise<FetchJobResultOutput> {
+export async function waitWithoutSlot(
+  acts: StepActivities,
+  board: NudgeBoard,
+  input: JobWaitInput,
+  progress: StepProgress,
+  record: JobAttempt,
+  onChange: () => void,
+): Promise<FetchJobResultOutput> {
   const webhooks = input.timings.webhookBackstopIntervalMs !== undefined;
   progress.wait = { statusReads: 0, webhooks };
   try {
@@ -49,6 +56,7 @@ export async function waitWithoutSlot(acts: StepActivities, board: NudgeBoard, i
         };
         if (read.status === 'queued' && read.queuePosition !== undefined) progress.queuePosition = read.queuePosition;
         else if (read.status !== 'unreadable') delete progress.queuePosition;
+        onChange();
       },
       onRunning() {
         record.status = 'running';
@@ -70,5 +78,6 @@ export async function waitWithoutSlot(acts: StepActivities, board: NudgeBoard, i
     throw new StepFailure({ type: type ?? STEP_FAILURE_TYPES.remoteApi, message: `waiting for the job failed: ${describeFailure(error)}`, requestId: input.requestId });
   } finally {
     delete progress.wait;
+    onChange();
   }
 }
