@@ -79,3 +79,21 @@ test('the in-worker receiver answers /healthz and turns the emulator’s webhook
   assert.ok(!text.includes(stack.env.WEBHOOK_PUBLIC_URL!), 'no webhook URL in history');
   assert.match(text, /"webhookBackstopIntervalMs":150/, 'the backstop interval is frozen with the timings');
 });
+
+test('a submit error that echoes the webhook URL leaves no token in the failure or the history', async () => {
+  const pipelineId = uniqueName('echo');
+  const spec = defaultPipelineSpec({ pipelineId, prompt: 'a lighthouse at dusk', faceImageUrl: await storeFaceImage(stack.store, `inputs/${pipelineId}/face.png`) });
+  const first = spec.steps[0]!;
+  const workflowId = `pipeline-${pipelineId}`;
+  const secret = stack.env.WEBHOOK_SECRETS!;
+  const token = webhookToken([secret], { workflowId, stepId: first.id, attempt: 1 });
+  const echoed = `${stack.env.WEBHOOK_PUBLIC_URL}?wf=${workflowId}&step=${first.id}&attempt=1&token=${token}`;
+  // A validation error quoting the request, as some APIs do: the URL, and the bare token too.
+  await stack.emulator.admin.addFault({ kind: 'error_response', operations: ['submit'], count: 1, statusCode: 422, errorCode: 422001, message: `invalid webhook ${echoed} (token ${token})` });
+  const handle = await stack.start(spec);
+  await assert.rejects(handle.result(), (error: Error) => /RunComfy rejected the job/.test(String((error.cause as Error | undefined)?.message)));
+  const text = decodedText((await handle.fetchHistory()).events).join('\n');
+  assert.match(text, /invalid webhook/, 'the remote message is kept');
+  assert.ok(!text.includes(token), 'the token is scrubbed from the failure');
+  assert.ok(!text.includes(secret));
+});
