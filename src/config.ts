@@ -346,7 +346,7 @@ export function parseClientConfig(env: Readonly<Record<string, string | undefine
 export const webhookServiceEnvSchema = z.object({
   ...temporalEnvWithDefaults,
   ...webhookEnv,
-  WEBHOOK_PORT: port.default(8080),
+  WEBHOOK_PORT: port.default(8090),
   PAYLOAD_KEYS: z.string().optional(),
   PAYLOAD_KEY_FILE: z.string().min(1).optional(),
   LOG_LEVEL: z.enum(['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR'], { error: 'expected TRACE, DEBUG, INFO, WARN or ERROR' }).default('INFO'),

@@ -41,6 +41,8 @@ export interface WebhookReceiverOptions {
 }
 
 const MAX_REQUEST_ID_LENGTH = 256;
+/** Forged calls are logged at most once per this interval, with a count: a flood must not flood the logs. */
+const FORGED_LOG_INTERVAL_MS = 10_000;
 const MAX_STATUS_LENGTH = 32;
 
 /** A payload status reduced to a short token that is safe in logs and history (`in_progress`, `succeeded`). */
@@ -125,13 +127,22 @@ function answer(res: ServerResponse, status: number, text: string, close = false
 export function createWebhookReceiver(options: WebhookReceiverOptions): Server {
   const { settings, nudge, metrics, log } = options;
   const recent = new RecentDeliveries(options.recentDeliveries ?? 10_000);
+  let forgedLoggedAtMs = Number.NEGATIVE_INFINITY;
+  let forgedUnlogged = 0;
 
   async function receive(req: IncomingMessage, res: ServerResponse, search: URLSearchParams): Promise<void> {
     const outcome = (name: WebhookOutcome, status: number, text: string, meta: LogMetadata = {}, close = false): void => {
       metrics.count(name);
       answer(res, status, text, close);
-      const level = name === 'forged' || name === 'error' ? 'warn' : 'debug';
-      log[level](`webhook ${name}`, { outcome: name, httpStatus: status, ...meta });
+      if (name === 'forged') {
+        forgedUnlogged++;
+        if (Date.now() - forgedLoggedAtMs < FORGED_LOG_INTERVAL_MS) return;
+        forgedLoggedAtMs = Date.now();
+        log.warn('webhook forged', { outcome: name, httpStatus: status, forgedSinceLastLog: forgedUnlogged, ...meta });
+        forgedUnlogged = 0;
+        return;
+      }
+      log[name === 'error' ? 'warn' : 'debug'](`webhook ${name}`, { outcome: name, httpStatus: status, ...meta });
     };
     const query = parseWebhookQuery(search);
     if (!query || !verifyWebhookToken(settings.secrets, query.subject, query.token)) {
