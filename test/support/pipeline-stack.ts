@@ -108,8 +108,10 @@ export async function startPipelineStack(options: PipelineStackOptions = {}): Pr
     scaling: { minInstances: 1, maxInstances: 8, queueSize: 4 },
     fetchInputUrls: true,
     allowHttpInputUrls: true,
-    ...(options.webhooks ? { allowHttpWebhooks: true, webhook: { maxAttempts: 20, initialBackoffMs: 50, maxBackoffMs: 500 } } : {}),
+    ...(options.webhooks ? { allowHttpWebhooks: true } : {}),
     ...options.emulator,
+    // Quick retries with webhooks on; a test's own webhook settings (lossRate, forged, …) add to them.
+    ...(options.webhooks ? { webhook: { maxAttempts: 20, initialBackoffMs: 50, maxBackoffMs: 500, ...options.emulator?.webhook } } : {}),
   });
   after(() => emulator.close());
   const taskQueue = uniqueName('pipelines');

@@ -97,3 +97,40 @@ test('a submit error that echoes the webhook URL leaves no token in the failure 
   assert.ok(!text.includes(token), 'the token is scrubbed from the failure');
   assert.ok(!text.includes(secret));
 });
+
+test('forged, duplicated and reordered webhooks from the emulator change nothing but the counters', async () => {
+  await stack.emulator.admin.updateSettings({ webhook: { forged: 2, duplicates: 1, reorder: true } });
+  try {
+    const forgedBefore = await counterOf('forged');
+    const pipelineId = uniqueName('hostile');
+    const spec = defaultPipelineSpec({ pipelineId, prompt: 'a lighthouse at dusk', faceImageUrl: await storeFaceImage(stack.store, `inputs/${pipelineId}/face.png`) });
+    const handle = await stack.start(spec);
+    const result = await handle.result();
+    assert.equal(result.status, 'succeeded');
+    const requestIds = result.steps.map((step) => step.requestId!);
+    const records = await eventually(async () => {
+      const all = (await Promise.all(requestIds.map((id) => stack.emulator.admin.webhookDeliveries(id)))).flat();
+      const settled = all.every((r) => (r.kind.startsWith('forged') ? r.attempts.at(-1)?.status_code != null : r.delivered));
+      return settled && requestIds.every((id) => all.some((r) => r.request_id === id && r.kind === 'duplicate' && r.event_status === 'succeeded')) ? all : undefined;
+    }, { what: 'every webhook, copy and forgery answered' });
+    const forged = records.filter((r) => r.kind === 'forged_token' || r.kind === 'forged_request');
+    assert.ok(forged.length >= requestIds.length * 2);
+    for (const record of forged) assert.equal(record.attempts.at(-1)?.status_code, 401, `${record.kind} refused`);
+    for (const record of records.filter((r) => r.kind === 'event' || r.kind === 'duplicate')) assert.equal(record.attempts.at(-1)?.status_code, 200);
+    assert.equal((await counterOf('forged')) - forgedBefore, forged.length, 'every forgery counted');
+
+    const signals = ((await handle.fetchHistory()).events ?? []).map((e) => e.workflowExecutionSignaledEventAttributes).filter((a) => a?.signalName === 'jobNudge');
+    for (const signal of signals) {
+      const nudge = defaultPayloadConverter.fromPayload(signal!.input!.payloads![0]!) as { requestId: string };
+      assert.ok(requestIds.includes(nudge.requestId), `no forged request id reaches the workflow (${nudge.requestId})`);
+    }
+  } finally {
+    await stack.emulator.admin.updateSettings({ webhook: { forged: 0, duplicates: 0, reorder: false } });
+  }
+});
+
+async function counterOf(outcome: string): Promise<number> {
+  const text = await stack.worker!.metrics.registry.metrics();
+  const match = new RegExp(`rcp_webhooks_received_total\\{outcome="${outcome}"\\} (\\d+)`).exec(text);
+  return Number(match?.[1] ?? 0);
+}
