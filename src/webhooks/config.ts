@@ -24,7 +24,7 @@ export const webhookEnv = {
   WEBHOOK_PORT: z.coerce.number({ error: 'expected a port number' }).int().min(0, { error: 'must be 0–65535' }).max(65535, { error: 'must be 0–65535' }).optional(),
   WEBHOOK_HOST: z.string().min(1).default('0.0.0.0'),
   WEBHOOK_ALLOW_HTTP: yesNo.default(false),
-  WEBHOOK_BACKSTOP_INTERVAL_MS: positiveInt().default(60_000),
+  WEBHOOK_BACKSTOP_INTERVAL_MS: positiveInt().default(90_000),
   WEBHOOK_MAX_BODY_BYTES: positiveInt(64 * MIB).default(MIB),
 };
 

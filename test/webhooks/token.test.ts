@@ -95,7 +95,7 @@ describe('webhook configuration', () => {
     assert.deepEqual(config.webhooks?.secrets, [NEW, OLD]);
     assert.equal(config.webhooks?.path, '/runcomfy/webhook');
     assert.equal(config.webhooks?.port, 8081);
-    assert.equal(config.webhooks?.backstopIntervalMs, 60_000);
+    assert.equal(config.webhooks?.backstopIntervalMs, 90_000);
     assert.equal(config.webhooks?.maxBodyBytes, 1024 * 1024);
   });
 
