@@ -18,6 +18,11 @@ const INTERVAL_GROWTH = 1.5;
 const MAX_TIMED_READS_PER_PHASE = 400;
 /** Reads a webhook may prompt per phase; past it only the backstop reads (duplicates and replays cost nothing more). */
 export const MAX_NUDGED_READS_PER_PHASE = 16;
+/**
+ * The server rounds durable timers shorter than a second up to a second: a shorter pause is taken
+ * inside the next read (a local activity) instead, so quick polls stay quick.
+ */
+const MIN_TIMER_MS = 1_000;
 /** Past this many history events, waits stretch their pauses so the run stays far from Temporal's limits. */
 const HISTORY_SOFT_LIMIT = 20_000;
 
@@ -113,6 +118,7 @@ export async function waitForJob(read: (input: ReadJobInput) => Promise<ReadJobR
   let delayMs = timings.pollInitialIntervalMs;
   let nudgedReads = 0;
   let statusReads = 0;
+  let pausedInReadsMs = 0;
   board.know(key, 'queued');
   try {
     for (;;) {
@@ -121,13 +127,29 @@ export async function waitForJob(read: (input: ReadJobInput) => Promise<ReadJobR
       if (remainingMs < 0) throw budgetExceeded(input.requestId, phase, budgetMs, Date.now() - phaseStartedAtMs);
       let pauseMs = Math.max(0, Math.min(delayMs, remainingMs + 1));
       if (workflowInfo().historyLength > HISTORY_SOFT_LIMIT) pauseMs = Math.max(pauseMs, Math.min(remainingMs + 1, budgetMs / 8));
-      const nudged = await condition(() => nudgedReads < MAX_NUDGED_READS_PER_PHASE && board.has(key, input.requestId), pauseMs, { summary: `${input.stepId}: next status read of ${input.requestId}` });
+      let nudged = false;
+      let delayInRead: number | undefined;
+      // Pauses taken inside reads keep the workflow task open (signals and cancels wait for it to end):
+      // at most a second's worth in a row, then a timer lets the task complete.
+      if (pauseMs < MIN_TIMER_MS && pausedInReadsMs + pauseMs < MIN_TIMER_MS && !board.has(key, input.requestId)) {
+        delayInRead = pauseMs;
+        pausedInReadsMs += pauseMs;
+      } else {
+        pausedInReadsMs = 0;
+        nudged = await condition(() => nudgedReads < MAX_NUDGED_READS_PER_PHASE && board.has(key, input.requestId), Math.max(1, pauseMs), { summary: `${input.stepId}: next status read of ${input.requestId}` });
+      }
       board.take(key);
       if (nudged) {
         nudgedReads++;
         hooks.onNudgedRead();
       }
-      const answer = await read({ deploymentId: input.deploymentId, requestId: input.requestId, stepKind: input.stepKind, ...(phase === 'run' ? { runStartedAtMs: phaseStartedAtMs } : {}) });
+      const answer = await read({
+        deploymentId: input.deploymentId,
+        requestId: input.requestId,
+        stepKind: input.stepKind,
+        ...(phase === 'run' ? { runStartedAtMs: phaseStartedAtMs } : {}),
+        ...(delayInRead ? { delayMs: delayInRead } : {}),
+      });
       statusReads++;
       if (answer.status === 'completed' || answer.status === 'cancelled') {
         hooks.onRead(answer, statusReads, undefined);
