@@ -16,7 +16,7 @@ import { runOverheadSection, type OverheadResult } from './section-overhead.js';
 import { runScaleSection, type ScaleResult } from './section-scale.js';
 import { runSteadySection, type SteadyResult } from './section-steady.js';
 import { issueTable, issueTableMarkdown, printIssueTable, type IssueRow } from './issue-table.js';
-import { newWebhookSecret, redactSettings, webhookWorkerEnv } from './webhook-mode.js';
+import { newWebhookSecret, redactSettings, WEBHOOK_PATH, webhookWorkerEnv } from './webhook-mode.js';
 import { getFreePorts } from '../src/devstack/ports.js';
 import { REGISTRY_PATH, REPO_ROOT, startBenchStack, startWorkerProcess, type BenchStack, type WorkerProcess } from './stack.js';
 import { renderReportSvg } from './svg-chart.js';
@@ -120,7 +120,7 @@ async function main(): Promise<number> {
         : { COPY_PART_SIZE_MB: String(options.copy.partSizeMib), COPY_QUEUE_SIZE: String(options.copy.queueSize) };
     // The receiver's port is picked when the worker starts; the recorded settings show its place.
     const workerSettings = (profile: WorkerProfile): Record<string, string> =>
-      profile.endsWith('+webhooks') ? redactSettings({ ...pollSettings(profile), ...webhookWorkerEnv(0, webhookSecret, options.backstopIntervalMs), WEBHOOK_PUBLIC_URL: 'http://127.0.0.1:<free port>', WEBHOOK_PORT: '<free port>' }) : pollSettings(profile);
+      profile.endsWith('+webhooks') ? redactSettings({ ...pollSettings(profile), ...webhookWorkerEnv(0, webhookSecret, options.backstopIntervalMs), WEBHOOK_PUBLIC_URL: `http://127.0.0.1:<free port>${WEBHOOK_PATH}`, WEBHOOK_PORT: '<free port>' }) : pollSettings(profile);
     const faceImageUrl = await storeFaceImage(liveStack.store, `inputs/bench-${runId}/face.png`);
     const context: BenchContext = {
       options,

@@ -17,10 +17,14 @@ export function newWebhookSecret(): string {
   return randomBytes(32).toString('base64url');
 }
 
+/** Where the receiver listens for calls; the public URL names the same path (it is the whole address RunComfy calls). */
+export const WEBHOOK_PATH = '/runcomfy/webhook';
+
 /** The worker environment that turns webhooks on, receiver on `port` of 127.0.0.1. */
 export function webhookWorkerEnv(port: number, secret: string, backstopIntervalMs: number | undefined): Record<string, string> {
   return {
-    WEBHOOK_PUBLIC_URL: `http://127.0.0.1:${port}`,
+    WEBHOOK_PUBLIC_URL: `http://127.0.0.1:${port}${WEBHOOK_PATH}`,
+    WEBHOOK_PATH,
     WEBHOOK_PORT: String(port),
     // Listen on loopback only: the emulator is the only caller.
     WEBHOOK_HOST: '127.0.0.1',
