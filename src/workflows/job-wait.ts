@@ -24,6 +24,8 @@ export const EVENTS_PER_READ = 7;
 /** Reads per phase: never more than this, never fewer than the minimum, whatever the spec. */
 const MAX_READS_PER_PHASE = 400;
 const MIN_READS_PER_PHASE = 4;
+/** Reads of a phase's share kept for the quick first reads, nudges and retries: the rest pace the interval. */
+const READS_HELD_BACK = 32;
 /** Reads a webhook may prompt per phase; past it only the backstop reads (duplicates and replays cost nothing more). */
 export const MAX_NUDGED_READS_PER_PHASE = 16;
 /**
@@ -144,10 +146,10 @@ export async function waitForJob(read: (input: ReadJobInput) => Promise<ReadJobR
       const budgetMs = phase === 'queue' ? input.queueBudgetMs : input.runBudgetMs;
       const remainingMs = budgetMs - (Date.now() - phaseStartedAtMs);
       if (remainingMs < 0) throw budgetExceeded(input.requestId, phase, budgetMs, Date.now() - phaseStartedAtMs);
-      // The reads this phase has left are spread over its remaining budget; the last one is kept
-      // for the budget's end, so nudges stop once only that one is left.
-      const readsLeft = Math.max(1, input.readsPerPhase - phaseReads);
-      const pauseMs = Math.max(0, Math.min(Math.max(delayMs, remainingMs / readsLeft), remainingMs + 1));
+      // Intervals are stretched so a phase never needs more than its share of reads (below); should
+      // it use them up anyway (nudges, retries), the last one waits for the budget's end.
+      const readsLeft = input.readsPerPhase - phaseReads;
+      const pauseMs = readsLeft <= 1 ? remainingMs + 1 : Math.max(0, Math.min(delayMs, remainingMs + 1));
       const nudgeable = readsLeft > 1 && nudgedReads < MAX_NUDGED_READS_PER_PHASE;
       let nudged = false;
       let delayInRead: number | undefined;
@@ -189,7 +191,8 @@ export async function waitForJob(read: (input: ReadJobInput) => Promise<ReadJobR
         hooks.onRunning();
       }
       const phaseBudgetMs = phase === 'queue' ? input.queueBudgetMs : input.runBudgetMs;
-      const maxIntervalMs = Math.max(timings.pollInitialIntervalMs, Math.min(timings.pollMaxIntervalMs, phaseBudgetMs * BUDGET_FRACTION_PER_READ));
+      const spreadMs = phaseBudgetMs / Math.max(1, input.readsPerPhase - READS_HELD_BACK);
+      const maxIntervalMs = Math.max(timings.pollInitialIntervalMs, Math.min(timings.pollMaxIntervalMs, phaseBudgetMs * BUDGET_FRACTION_PER_READ), spreadMs);
       if (answer.status === 'unreadable') {
         delayMs = Math.max(answer.retryAfterMs ?? 0, intervalMs);
       } else {
