@@ -5,6 +5,7 @@
  * column measured. A figure this run did not measure shows "–" and "not measured".
  */
 import type { BenchReport } from './run.js';
+import type { StackUsage } from './measure.js';
 import type { ModeFigures } from './mode-figures.js';
 import type { ScaleLevel } from './section-scale.js';
 import { GIB, MIB } from './stats.js';
@@ -117,6 +118,16 @@ export function issueTable(report: BenchReport): IssueRow[] {
   add('history events per 4-step pipeline, min / median / max', { polling: history(p), webhooks: history(w) }, '–', null);
   const received = w?.webhooks ? `${w.webhooks.deliveries} delivered${w.webhooks.received ? `, received ${Object.entries(w.webhooks.received).map(([k, v]) => `${k} ${v}`).join(', ')}` : ''}` : null;
   add('webhooks delivered to the worker (overhead)', { webhooks: received ?? (w ? '0' : null) }, '–', null);
+
+  // The machine is shared: how much of it other work took while each figure was measured.
+  const others = (windows: readonly (StackUsage | undefined)[]): string | null => {
+    const cores = windows.map((usage) => usage?.otherProcesses?.cores).filter((v): v is number => typeof v === 'number');
+    return cores.length === 0 ? null : `${(cores.reduce((a, b) => a + b, 0) / cores.length).toFixed(2)} cores`;
+  };
+  const runsOf = (who: string): StackUsage[] => (o?.runs ?? []).filter((run) => (run.mode ?? run.orchestrator) === who).map((run) => run.usage);
+  add('other work on the shared machine during the overhead runs (of 2 cores)', { polling: others(runsOf('polling')), webhooks: others(runsOf('webhooks')), baseline: others(runsOf('baseline')) }, '–', null);
+  add('  … during the scale level', { polling: others([sp?.usage]), webhooks: others([sw?.usage]) }, '–', null);
+  add('  … during the steady sample', steadyCell(others([st?.steady.usage])), '–', null);
 
   webhooksInEffect = true;
   const c = report.copy?.sizes.find((m) => m.bytes === GIB) ?? report.copy?.sizes[0];
