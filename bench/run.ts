@@ -117,7 +117,12 @@ async function main(): Promise<number> {
     const pollSettings = (profile: WorkerProfile): Record<string, string> =>
       profile.startsWith('fixed-poll')
         ? { POLL_INITIAL_INTERVAL_MS: String(options.overhead.pollIntervalMs), POLL_MAX_INTERVAL_MS: String(options.overhead.pollIntervalMs) }
-        : { COPY_PART_SIZE_MB: String(options.copy.partSizeMib), COPY_QUEUE_SIZE: String(options.copy.queueSize) };
+        : {
+            COPY_PART_SIZE_MB: String(options.copy.partSizeMib),
+            COPY_QUEUE_SIZE: String(options.copy.queueSize),
+            // The shipped 2 GiB cap on one output would refuse the copy section's 4 GiB file.
+            MAX_OUTPUT_BYTES: String(Math.max(2 * 1024 ** 3, ...options.copy.sizesBytes)),
+          };
     // The receiver's port is picked when the worker starts; the recorded settings show its place.
     const workerSettings = (profile: WorkerProfile): Record<string, string> =>
       profile.endsWith('+webhooks') ? redactSettings({ ...pollSettings(profile), ...webhookWorkerEnv(0, webhookSecret, options.backstopIntervalMs), WEBHOOK_PUBLIC_URL: `http://127.0.0.1:<free port>${WEBHOOK_PATH}`, WEBHOOK_PORT: '<free port>' }) : pollSettings(profile);

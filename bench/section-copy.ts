@@ -104,7 +104,14 @@ async function measureSize(context: BenchContext, bytes: number, index: number):
   const workerUsage = usage.stop();
   const execution = batch.executions[0]!;
   const output = execution.result?.steps[0]?.outputs[0];
-  if (!output || execution.result?.status !== 'succeeded') throw new Error(`the copy pipeline ended ${execution.status}`);
+  if (!output || execution.result?.status !== 'succeeded') {
+    // Say why: the failure's message (and its cause's), as the workflow recorded it.
+    const why = await stack.client.workflow.getHandle(execution.workflowId).result().then(
+      () => '',
+      (error: Error) => `: ${error.message}${error.cause instanceof Error ? ` (${error.cause.message}${error.cause.cause instanceof Error ? `; ${error.cause.cause.message}` : ''})` : ''}`,
+    );
+    throw new Error(`the copy pipeline ended ${execution.status}${why}`);
+  }
   const persist = await activityTimes(stack.client, pipelineWorkflowId(pipelineId), 'persistOutputs');
   if (!persist) throw new Error('persistOutputs is missing from the history');
   const persistMs = persist.closedAtMs - persist.startedAtMs;
