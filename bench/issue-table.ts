@@ -100,7 +100,7 @@ export function issueTable(report: BenchReport): IssueRow[] {
   webhooksInEffect = st?.webhooks?.inEffect ?? true;
   const steadyCell = (value: string | null): { polling?: string | null; webhooks?: string | null } => (st ? { [st.settings.mode]: value } : {});
   const steadyValue = (value: number | null | undefined): { polling?: number | null; webhooks?: number | null } => (st ? { [st.settings.mode]: value } : {});
-  const steadyShape = st ? `${st.settings.pipelines} pipelines, ${st.settings.jobMs / 60_000}-minute jobs` : '1,000 pipelines, 10-minute jobs';
+  const steadyShape = st ? `${st.settings.pipelines.toLocaleString('en-US')} pipelines, ${st.settings.jobMs / 60_000}-minute jobs` : '1,000 pipelines, 10-minute jobs';
   add(`worker peak RSS, ${steadyShape} in flight`, steadyCell(mb(st?.workerPeakRssBytes)), '< 600 MB', { column: 'all', pass: (v) => v < 600e6 }, steadyValue(st?.workerPeakRssBytes));
   add('  worker steady RSS (median over the sample)', steadyCell(mb(st?.steady.workerRssBytes?.median)), '–', null);
   add('  idle worker RSS (fresh process)', steadyCell(mb(st?.idleWorkerRssBytes)), '–', null);
@@ -131,7 +131,7 @@ export function issueTable(report: BenchReport): IssueRow[] {
 
   webhooksInEffect = true;
   const c = report.copy?.sizes.find((m) => m.bytes === GIB) ?? report.copy?.sizes[0];
-  const copyShape = c ? `${Math.round(c.bytes / MIB)} MiB` : '1 GiB';
+  const copyShape = !c ? '1 GiB' : c.bytes % GIB === 0 ? `${c.bytes / GIB} GiB` : `${Math.round(c.bytes / MIB)} MiB`;
   add(`copy ${copyShape}: throughput ÷ raw upload of the same bytes`, { polling: c ? `${Math.round((c.persistOverRaw ?? Number.NaN) * 100)}% (${c.worker.persistMiBps} vs ${c.raw.MiBps} MiB/s)` : null }, '≥ 85%', { column: 'polling', pass: (v) => v >= 0.85 }, { polling: c?.persistOverRaw ?? null });
   const cpuRatio = c && c.worker.cpuSecondsPerGiB !== null && c.raw.cpuSecondsPerGiB ? c.worker.cpuSecondsPerGiB / c.raw.cpuSecondsPerGiB : null;
   add(`copy ${copyShape}: CPU-s per GiB, worker vs raw`, { polling: c ? `${c.worker.cpuSecondsPerGiB} vs ${c.raw.cpuSecondsPerGiB} (${fixed(cpuRatio, 2, '×')})` : null }, '≤ 1.3× raw\'s', { column: 'polling', pass: (v) => v <= 1.3 }, { polling: cpuRatio });
