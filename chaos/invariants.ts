@@ -11,6 +11,7 @@ import type { InjectedFault, PipelineRecord } from './faults.js';
 import type { ChaosStack, SubmitPolicy } from './stack.js';
 import { pipelineMarker } from './workload.js';
 import { checkCallbacks, type CallbackFormat, type ReceivedCallback } from './callbacks.js';
+import { checkReplays } from './replay-check.js';
 import { checkAttempts, checkForgedRefused, checkHistory, checkWebhooksEffective, percentile, WAITING_INVARIANTS, webhookTokens, type WaitingFigures, type WaitingProblem } from './waiting-invariants.js';
 
 export type { WaitingFigures } from './waiting-invariants.js';
@@ -66,6 +67,7 @@ interface HistoryFacts {
   closeEventId?: number;
   /** Event counts for the history bound: all events, signals received, awaitJob activities scheduled. */
   counts: { events: number; signals: number; awaitJobScheduled: number };
+  raw: Awaited<ReturnType<ReturnType<PipelineClient['client']['workflow']['getHandle']>['fetchHistory']>>;
 }
 
 function eventMs(time: { seconds?: unknown; nanos?: number | null } | null | undefined): number {
@@ -94,7 +96,7 @@ function historyText(history: unknown): string {
 
 async function readHistory(client: PipelineClient, workflowId: string): Promise<HistoryFacts> {
   const history = await client.client.workflow.getHandle(workflowId).fetchHistory();
-  const facts: HistoryFacts = { text: historyText(history), submitsScheduled: [], counts: { events: history.events?.length ?? 0, signals: 0, awaitJobScheduled: 0 } };
+  const facts: HistoryFacts = { text: historyText(history), submitsScheduled: [], counts: { events: history.events?.length ?? 0, signals: 0, awaitJobScheduled: 0 }, raw: history };
   const activityTypes = new Map<string, string>();
   for (const event of history.events ?? []) {
     const eventId = Number(String(event.eventId ?? 0));
@@ -166,6 +168,7 @@ export async function checkInvariants(input: CheckInput): Promise<CheckResult> {
   let nudgedReads = 0;
   let maxHistory = { pipelineId: '-', events: 0, signals: 0 };
   const pipelineOfRequest = new Map<string, string>();
+  const histories = new Map<string, HistoryFacts['raw']>();
   const jobsOf = (pipelineId: string): JobSummary[] => {
     const marker = pipelineMarker(pipelineId);
     const keyPart = `pipelines/${pipelineId}/`;
@@ -217,6 +220,7 @@ export async function checkInvariants(input: CheckInput): Promise<CheckResult> {
         continue;
       }
       const history = await readHistory(client, workflowId);
+      histories.set(workflowId, history.raw);
       for (const step of view.steps) for (const attempt of step.attempts) if (attempt.requestId) pipelineOfRequest.set(attempt.requestId, pipelineId);
       const waited = checkAttempts(pipelineId, view.steps, ledgerById, input.faults, backstopMs);
       addWaiting(waited.problems);
@@ -407,6 +411,7 @@ export async function checkInvariants(input: CheckInput): Promise<CheckResult> {
     if (leak) violate('no-secrets', '-', `webhook receiver log ${file} holds ${leak}`);
   }
   addWaiting(checkWebhooksEffective(quietLatencies, backstopMs));
+  for (const problem of await checkReplays({ bundlePath: stack.bundlePath }, histories)) violate('replays', problem.pipelineId, problem.evidence);
   addWaiting(checkForgedRefused(deliveries, (requestId) => pipelineOfRequest.get(requestId) ?? '-'));
   const waiting: WaitingFigures = {
     webhooks: backstopMs !== undefined,

@@ -48,6 +48,8 @@ export interface ChaosStack {
   readonly s3: NonNullable<LocalStack['s3']>;
   readonly workers: WorkerSlot[];
   readonly registryPath: string;
+  /** The workflow bundle every worker runs (histories are replayed against it). */
+  readonly bundlePath: string;
   /** Deployment key → RunComfy deployment id. */
   readonly deploymentIds: Record<string, string>;
   startWorker(slot: WorkerSlot): void;
@@ -247,6 +249,7 @@ export async function startChaosStack(options: ChaosOptions, workDir: string, lo
     s3,
     workers,
     registryPath,
+    bundlePath,
     deploymentIds,
     startWorker,
     stopWorker,

@@ -8,7 +8,7 @@ import type { JobAttempt, StepProgress } from '../src/contract/pipeline-contract
 import type { InjectedFault } from './faults.js';
 import type { FaultKind } from './options.js';
 
-export const WAITING_INVARIANTS = ['status-read', 'nudged-reads', 'read-latency', 'webhooks-effective', 'history-bounded', 'no-await-job', 'forged-refused'] as const;
+export const WAITING_INVARIANTS = ['replays', 'status-read', 'nudged-reads', 'read-latency', 'webhooks-effective', 'history-bounded', 'no-await-job', 'forged-refused'] as const;
 export type WaitingInvariant = (typeof WAITING_INVARIANTS)[number];
 
 export interface WaitingProblem {

@@ -19,7 +19,7 @@ const T0 = Date.parse('2026-01-01T00:00:00Z');
 const BACKSTOP = 8_000;
 
 function step(attempts: StepProgress['attempts']): StepProgress {
-  return { id: 's1', kind: 'generate', deploymentKey: 'flux-t2i', state: 'succeeded', attempts, outputs: [] } as StepProgress;
+  return { id: 's1', kind: 't2i', deploymentKey: 'flux-t2i', state: 'succeeded', attempts, outputs: [] } as StepProgress;
 }
 
 function job(requestId: string, finishedAtMs: number, outcome: JobSummary['outcome'] = 'succeeded'): [string, JobSummary] {
