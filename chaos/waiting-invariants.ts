@@ -36,8 +36,10 @@ const MIN_QUIET_JOBS = 10;
 const LATENCY_FAULTS = new Set<FaultKind>(['webhook-loss', 'webhook-forgery', 'receiver-down', 'nudge-storm', 'worker-kill', 'worker-restart', 'temporal-restart']);
 const READ_RULE_FAULTS = new Set<FaultKind>(['rate-limit', 'server-error', 'hang']);
 
-export function delaysReads(fault: InjectedFault): boolean {
+export function delaysReads(fault: InjectedFault, pipelineId?: string): boolean {
   if (fault.skipped) return false;
+  // A storm uses up the nudged reads of the pipelines it hits only (their ids are in its detail).
+  if (fault.kind === 'nudge-storm') return pipelineId === undefined || fault.detail.includes(pipelineId);
   if (LATENCY_FAULTS.has(fault.kind)) return true;
   return READ_RULE_FAULTS.has(fault.kind) && /\b(status|result)\b/.test(fault.detail);
 }
@@ -87,7 +89,7 @@ export function checkAttempts(pipelineId: string, steps: readonly StepProgress[]
       const latencyMs = finishedAt - job.finished_at_ms;
       out.latenciesMs.push(latencyMs);
       const from = job.finished_at_ms - WEBHOOK_RETRY_SPAN_MS;
-      const near = faults.filter((f) => delaysReads(f) && f.atMs <= finishedAt && (f.endMs ?? Number.POSITIVE_INFINITY) >= from);
+      const near = faults.filter((f) => delaysReads(f, pipelineId) && f.atMs <= finishedAt && (f.endMs ?? Number.POSITIVE_INFINITY) >= from);
       if (near.length > 0) continue;
       out.quietLatenciesMs.push(latencyMs);
       if (latencyMs > backstopMs + READ_LATENCY_MARGIN_MS) {

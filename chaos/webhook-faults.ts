@@ -16,12 +16,13 @@ type Injector = (ctx: FaultContext, prng: Prng, fault: InjectedFault) => Promise
  */
 const holders = new WeakMap<FaultContext, Map<string, number>>();
 
-async function holding(ctx: FaultContext, name: string, on: () => Promise<void>, off: () => Promise<void>, ms: number): Promise<void> {
+async function holding(ctx: FaultContext, fault: InjectedFault, name: string, on: () => Promise<void>, off: () => Promise<void>, ms: number): Promise<void> {
   const counts = holders.get(ctx) ?? new Map<string, number>();
   holders.set(ctx, counts);
   counts.set(name, (counts.get(name) ?? 0) + 1);
   try {
     if (counts.get(name) === 1) await on();
+    else fault.detail += ' (joins one under way, whose settings stay)';
     await sleepUnlessWinding(ctx, ms);
   } finally {
     counts.set(name, counts.get(name)! - 1);
@@ -52,7 +53,7 @@ export const webhookInjectors: Record<Extract<FaultKind, 'webhook-loss' | 'webho
     const seconds = prng.int(5, 25);
     fault.detail = `every webhook lost for ${seconds} s`;
     const admin = ctx.stack.admin;
-    await holding(ctx, 'loss', () => admin.updateSettings({ webhook: { lossRate: 1 } }).then(() => undefined), () => admin.updateSettings({ webhook: { lossRate: 0 } }).then(() => undefined), seconds * 1000);
+    await holding(ctx, fault, 'loss', () => admin.updateSettings({ webhook: { lossRate: 1 } }).then(() => undefined), () => admin.updateSettings({ webhook: { lossRate: 0 } }).then(() => undefined), seconds * 1000);
   },
   'webhook-forgery': async (ctx, prng, fault) => {
     if (!needsWebhooks(ctx, fault)) return;
@@ -63,6 +64,7 @@ export const webhookInjectors: Record<Extract<FaultKind, 'webhook-loss' | 'webho
     const admin = ctx.stack.admin;
     await holding(
       ctx,
+      fault,
       'forgery',
       () => admin.updateSettings({ webhook: { forged, duplicates, reorder: true } }).then(() => undefined),
       () => admin.updateSettings({ webhook: { forged: 0, duplicates: 0, reorder: false } }).then(() => undefined),
@@ -74,7 +76,7 @@ export const webhookInjectors: Record<Extract<FaultKind, 'webhook-loss' | 'webho
     const seconds = prng.int(3, 30);
     const kill = prng.chance(0.5);
     fault.detail = `the standalone webhook receiver ${kill ? 'SIGKILLed' : 'stopped'} for ${seconds} s`;
-    await holding(ctx, 'receiver', () => ctx.stack.stopReceiver(kill ? 'SIGKILL' : 'SIGTERM'), () => ctx.stack.startReceiver(), seconds * 1000);
+    await holding(ctx, fault, 'receiver', () => ctx.stack.stopReceiver(kill ? 'SIGKILL' : 'SIGTERM'), () => ctx.stack.startReceiver(), seconds * 1000);
   },
   'nudge-storm': async (ctx, prng, fault) => {
     const targets: PipelineRecord[] = [];

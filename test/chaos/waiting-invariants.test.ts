@@ -59,6 +59,10 @@ test('a job read later than backstop + margin is a violation only when no read-d
   const submitLimit: InjectedFault = { kind: 'rate-limit', atMs: T0, detail: '2 × 429 Retry-After 1 s on submit', lingers: true };
   assert.equal(checkAttempts('p1', steps, ledger, [oldLoss, submitLimit], BACKSTOP).problems.length, 1);
   assert.equal(delaysReads({ ...submitLimit, detail: '2 × 429 Retry-After 1 s on status' }), true);
+  // A nudge storm excuses only the pipelines it hit.
+  const storm: InjectedFault = { kind: 'nudge-storm', atMs: T0, endMs: T0 + 1_000, detail: '40 jobNudge signals (…) to p2, p3' };
+  assert.equal(checkAttempts('p1', steps, ledger, [storm], BACKSTOP).problems.length, 1);
+  assert.deepEqual(checkAttempts('p2', steps, ledger, [storm], BACKSTOP).problems, []);
   // Webhooks off: latency is the polling's business, not checked.
   assert.deepEqual(checkAttempts('p1', steps, ledger, [], undefined).problems, []);
 });
