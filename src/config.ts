@@ -146,7 +146,7 @@ export const workerEnvSchema = z.object({
   COPY_QUEUE_SIZE: positiveInt(64).default(4),
   COPY_MEMORY_BUDGET_MB: positiveInt().default(256),
 
-  MAX_CONCURRENT_ACTIVITIES: positiveInt().default(2_000),
+  MAX_CONCURRENT_ACTIVITIES: positiveInt().default(200),
   MAX_CONCURRENT_WORKFLOW_TASKS: positiveInt().default(200),
   MAX_CACHED_WORKFLOWS: positiveInt().default(2_000),
   SHUTDOWN_GRACE_MS: positiveInt().default(30_000),

@@ -6,6 +6,9 @@ import type { ActivityDeps } from './deps.js';
 import { readJobResult } from './fetch-job-result.js';
 import { cancellationOf, runComfyFailure } from './failures.js';
 
+/** A pause inside a read is only ever shorter than a durable timer's resolution. */
+const MAX_DELAY_MS = 1_000;
+
 /**
  * One read of a job's status, and of its result once it is terminal: a short activity the
  * workflow runs between durable timers (or when a webhook nudges it), so waiting for a 30-minute
@@ -19,6 +22,7 @@ export function createReadJobStatus(deps: ActivityDeps) {
     // A hung read must not hold the workflow task: give up and read again at the next wake-up.
     const signal = AbortSignal.any([ctx.cancellationSignal, AbortSignal.timeout(STATUS_READ_TIMEOUT_MS)]);
     try {
+      if (input.delayMs !== undefined && input.delayMs > 0) await ctx.sleep(Math.min(input.delayMs, MAX_DELAY_MS));
       const status = await deps.runcomfy.getStatus(input.deploymentId, input.requestId, { signal });
       deps.metrics?.statusRead();
       const seen: Pick<ReadJobResult, 'remoteStatus' | 'queuePosition'> = { remoteStatus: status.rawStatus, ...(status.queuePosition !== undefined ? { queuePosition: status.queuePosition } : {}) };

@@ -149,6 +149,11 @@ export interface ReadJobInput {
   stepKind?: string;
   /** When the run phase began (epoch ms, workflow time): GPU time is counted once the job is seen ending. */
   runStartedAtMs?: number;
+  /**
+   * Wait this long before reading (under a second: the server rounds shorter durable timers up to
+   * one second, so a sub-second pause is taken inside the read instead).
+   */
+  delayMs?: number;
 }
 
 export interface ReadJobResult {

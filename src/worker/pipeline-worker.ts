@@ -187,7 +187,7 @@ export async function createPipelineWorker(options: PipelineWorkerOptions): Prom
       activities,
       // Every payload (inputs, results, failure details, heartbeats) is encrypted when keys are set.
       ...(dataConverter ? { dataConverter } : {}),
-      // Polls are long, mostly idle activities: one slot each, so the limit is about pipelines in flight.
+      // Submits and copies only: a step waiting for its job holds no slot (durable timers and local reads).
       maxConcurrentActivityTaskExecutions: config.worker.maxConcurrentActivities,
       maxConcurrentWorkflowTaskExecutions: config.worker.maxConcurrentWorkflowTasks,
       maxCachedWorkflows: config.worker.maxCachedWorkflows,

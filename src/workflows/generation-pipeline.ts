@@ -42,7 +42,7 @@ import { stopJob } from './stop-job.js';
 import { stepActivities, type StepActivities } from './step-activities.js';
 import { waitInQueue } from './queue-phase.js';
 import { persistThroughOutages } from './store-outage.js';
-import { NudgeBoard, SLOT_FREE_WAITING_PATCH } from './job-wait.js';
+import { NudgeBoard, readsPerPhase, SLOT_FREE_WAITING_PATCH } from './job-wait.js';
 import { StepFailure, StepFailureWithStep } from './step-failure.js';
 import { submitOnce } from './submit-once.js';
 import { waitPhase, waitWithoutSlot } from './step-wait.js';
@@ -292,7 +292,8 @@ async function runStep(step: PipelineStep, spec: PipelineSpec, prepared: Prepare
       let finished: FetchJobResultOutput | undefined;
       if (control.slotFree) {
         const { queueTimeoutMs: queueBudgetMs, runTimeoutMs: runBudgetMs } = resolved.deployment.budgets;
-        const job = { stepId: step.id, attempt, deploymentId, requestId, stepKind: step.kind, queueBudgetMs, runBudgetMs, timings };
+        const readsLimit = readsPerPhase(Object.values(prepared.steps).map((s) => s.maxJobAttempts));
+        const job = { stepId: step.id, attempt, deploymentId, requestId, stepKind: step.kind, queueBudgetMs, runBudgetMs, timings, readsPerPhase: readsLimit };
         finished = await waitWithoutSlot(acts, control.slotFree, job, progress, record, () => setCurrentDetails(book.waitingDetails()));
       } else {
         finished = await waitWithPollActivities(acts, { deploymentId, requestId, stepKind: step.kind, budgets: resolved.deployment.budgets, timings }, progress, record, control);

@@ -1,4 +1,4 @@
-import { ApplicationFailure, condition, setHandler, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, condition, setHandler } from '@temporalio/workflow';
 import type { FetchJobResultOutput, PipelineTimings, ReadJobInput, ReadJobResult } from '../contract/activity-contract.js';
 import { jobNudgeSignal, STEP_FAILURE_TYPES, type JobNudge } from '../contract/pipeline-contract.js';
 import { formatDuration } from '../format.js';
@@ -14,12 +14,25 @@ export const SLOT_FREE_WAITING_PATCH = 'slot-free-waiting';
 /** Longest pause between reads relative to the phase's budget (polling only): a 30-minute video is read less often than a 2-minute image. */
 const BUDGET_FRACTION_PER_READ = 1 / 40;
 const INTERVAL_GROWTH = 1.5;
-/** Timed reads per phase never exceed this, however long the budget: it bounds the history a wait can add. */
-const MAX_TIMED_READS_PER_PHASE = 400;
+/**
+ * History a pipeline's waits may add, in events: with the rest of a pipeline's history (a few dozen
+ * events per job) it keeps the largest allowed pipeline far below Temporal's 51,200-event limit.
+ */
+const WAIT_EVENT_BUDGET = 25_000;
+/** Events one status read adds at most: timer started and fired (or cancelled), a signal, a workflow task (3), a marker. */
+export const EVENTS_PER_READ = 7;
+/** Reads per phase: never more than this, never fewer than the minimum, whatever the spec. */
+const MAX_READS_PER_PHASE = 400;
+const MIN_READS_PER_PHASE = 4;
+/** Reads of a phase's share kept for the quick first reads, nudges and retries: the rest pace the interval. */
+const READS_HELD_BACK = 32;
 /** Reads a webhook may prompt per phase; past it only the backstop reads (duplicates and replays cost nothing more). */
 export const MAX_NUDGED_READS_PER_PHASE = 16;
-/** Past this many history events, waits stretch their pauses so the run stays far from Temporal's limits. */
-const HISTORY_SOFT_LIMIT = 20_000;
+/**
+ * The server rounds durable timers shorter than a second up to a second: a shorter pause is taken
+ * inside the next read (a local activity) instead, so quick polls stay quick.
+ */
+const MIN_TIMER_MS = 1_000;
 
 /** RunComfy's webhook status words that only repeat what a waiting step may already know. */
 const HINTS: Record<string, 'queued' | 'running'> = { in_queue: 'queued', queued: 'queued', in_progress: 'running', running: 'running' };
@@ -67,6 +80,16 @@ export class NudgeBoard {
   }
 }
 
+/**
+ * How many status reads one wait phase may make, so that every phase the pipeline could ever run
+ * (each step's queue and run phase, for each of its job attempts) stays within
+ * {@link WAIT_EVENT_BUDGET}: a phase that has used its reads spreads the rest over its budget.
+ */
+export function readsPerPhase(maxJobAttemptsPerStep: readonly number[]): number {
+  const phases = 2 * maxJobAttemptsPerStep.reduce((sum, attempts) => sum + Math.max(1, attempts), 0);
+  return Math.max(MIN_READS_PER_PHASE, Math.min(MAX_READS_PER_PHASE, Math.floor(WAIT_EVENT_BUDGET / (EVENTS_PER_READ * Math.max(1, phases)))));
+}
+
 export function nudgeKey(stepId: string, attempt: number): string {
   return `${stepId}#${attempt}`;
 }
@@ -80,6 +103,8 @@ export interface JobWaitInput {
   queueBudgetMs: number;
   runBudgetMs: number;
   timings: PipelineTimings;
+  /** From {@link readsPerPhase}: the most reads one phase may make. */
+  readsPerPhase: number;
 }
 
 export interface JobWaitHooks {
@@ -113,22 +138,44 @@ export async function waitForJob(read: (input: ReadJobInput) => Promise<ReadJobR
   let delayMs = timings.pollInitialIntervalMs;
   let nudgedReads = 0;
   let statusReads = 0;
+  let phaseReads = 0;
+  let pausedInReadsMs = 0;
   board.know(key, 'queued');
   try {
     for (;;) {
       const budgetMs = phase === 'queue' ? input.queueBudgetMs : input.runBudgetMs;
       const remainingMs = budgetMs - (Date.now() - phaseStartedAtMs);
       if (remainingMs < 0) throw budgetExceeded(input.requestId, phase, budgetMs, Date.now() - phaseStartedAtMs);
-      let pauseMs = Math.max(0, Math.min(delayMs, remainingMs + 1));
-      if (workflowInfo().historyLength > HISTORY_SOFT_LIMIT) pauseMs = Math.max(pauseMs, Math.min(remainingMs + 1, budgetMs / 8));
-      const nudged = await condition(() => nudgedReads < MAX_NUDGED_READS_PER_PHASE && board.has(key, input.requestId), pauseMs, { summary: `${input.stepId}: next status read of ${input.requestId}` });
+      // Intervals are stretched so a phase never needs more than its share of reads (below); should
+      // it use them up anyway (nudges, retries), the last one waits for the budget's end.
+      const readsLeft = input.readsPerPhase - phaseReads;
+      const pauseMs = readsLeft <= 1 ? remainingMs + 1 : Math.max(0, Math.min(delayMs, remainingMs + 1));
+      const nudgeable = readsLeft > 1 && nudgedReads < MAX_NUDGED_READS_PER_PHASE;
+      let nudged = false;
+      let delayInRead: number | undefined;
+      // Pauses taken inside reads keep the workflow task open (signals and cancels wait for it to end):
+      // at most a second's worth in a row, then a timer lets the task complete.
+      if (pauseMs < MIN_TIMER_MS && pausedInReadsMs + pauseMs < MIN_TIMER_MS && !(nudgeable && board.has(key, input.requestId))) {
+        delayInRead = pauseMs;
+        pausedInReadsMs += pauseMs;
+      } else {
+        pausedInReadsMs = 0;
+        nudged = await condition(() => nudgeable && board.has(key, input.requestId), Math.max(1, pauseMs), { summary: `${input.stepId}: next status read of ${input.requestId}` });
+      }
       board.take(key);
       if (nudged) {
         nudgedReads++;
         hooks.onNudgedRead();
       }
-      const answer = await read({ deploymentId: input.deploymentId, requestId: input.requestId, stepKind: input.stepKind, ...(phase === 'run' ? { runStartedAtMs: phaseStartedAtMs } : {}) });
+      const answer = await read({
+        deploymentId: input.deploymentId,
+        requestId: input.requestId,
+        stepKind: input.stepKind,
+        ...(phase === 'run' ? { runStartedAtMs: phaseStartedAtMs } : {}),
+        ...(delayInRead ? { delayMs: delayInRead } : {}),
+      });
       statusReads++;
+      phaseReads++;
       if (answer.status === 'completed' || answer.status === 'cancelled') {
         hooks.onRead(answer, statusReads, undefined);
         if (!answer.result) throw ApplicationFailure.create({ type: STEP_FAILURE_TYPES.remoteApi, message: `RunComfy request ${input.requestId} ended without a readable result`, nonRetryable: true });
@@ -138,12 +185,14 @@ export async function waitForJob(read: (input: ReadJobInput) => Promise<ReadJobR
         phase = 'run';
         phaseStartedAtMs = Date.now();
         nudgedReads = 0;
+        phaseReads = 0;
         intervalMs = timings.pollInitialIntervalMs;
         board.know(key, 'running');
         hooks.onRunning();
       }
       const phaseBudgetMs = phase === 'queue' ? input.queueBudgetMs : input.runBudgetMs;
-      const maxIntervalMs = Math.max(timings.pollInitialIntervalMs, Math.min(timings.pollMaxIntervalMs, phaseBudgetMs * BUDGET_FRACTION_PER_READ), phaseBudgetMs / MAX_TIMED_READS_PER_PHASE);
+      const spreadMs = phaseBudgetMs / Math.max(1, input.readsPerPhase - READS_HELD_BACK);
+      const maxIntervalMs = Math.max(timings.pollInitialIntervalMs, Math.min(timings.pollMaxIntervalMs, phaseBudgetMs * BUDGET_FRACTION_PER_READ), spreadMs);
       if (answer.status === 'unreadable') {
         delayMs = Math.max(answer.retryAfterMs ?? 0, intervalMs);
       } else {
