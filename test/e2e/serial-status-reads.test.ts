@@ -13,6 +13,7 @@ import { test } from 'node:test';
 import type { PipelineSpec } from '../../src/pipeline/spec.js';
 import { jobNudgeSignal, pipelineProgressQuery } from '../../src/contract/pipeline-contract.js';
 import { eventually, startPipelineStack, uniqueName } from '../support/pipeline-stack.js';
+import { recordHistory } from '../support/histories.js';
 
 // Long pauses between timed reads: every read here after the first is prompted by a nudge.
 const stack = await startPipelineStack({ env: { POLL_INITIAL_INTERVAL_MS: '30000', POLL_MAX_INTERVAL_MS: '30000' } });
@@ -76,6 +77,7 @@ test('reads prompted together for two parallel steps run one at a time, and the 
         assert.ok(sorted[i]!.scheduledMs >= sorted[i - 1]!.completedMs, `reads in one workflow task overlapped: ${JSON.stringify(sorted)}`);
       }
     }
+    await recordHistory(handle, 'serial-status-reads');
     await Worker.runReplayHistory({ workflowsPath: fileURLToPath(new URL('../../src/workflows/index.ts', import.meta.url)) }, history, handle.workflowId);
   } finally {
     await admin.updateDeploymentConfig(t2i, { timing: { durationMs: 150 } });
