@@ -12,7 +12,7 @@ import type { ChaosStack, SubmitPolicy } from './stack.js';
 import { pipelineMarker } from './workload.js';
 import { checkCallbacks, type CallbackFormat, type ReceivedCallback } from './callbacks.js';
 import { checkReplays } from './replay-check.js';
-import { checkAttempts, checkForgedRefused, checkHistory, checkWebhooksEffective, percentile, WAITING_INVARIANTS, webhookTokens, type WaitingFigures, type WaitingProblem } from './waiting-invariants.js';
+import { checkAttempts, checkForgedRefused, checkHistory, checkWebhooksEffective, percentile, WAITING_INVARIANTS, webhookTokens, type SlowestQuiet, type WaitingFigures, type WaitingProblem, describeDeliveries } from './waiting-invariants.js';
 
 export type { WaitingFigures } from './waiting-invariants.js';
 
@@ -169,6 +169,7 @@ export async function checkInvariants(input: CheckInput): Promise<CheckResult> {
   let maxHistory = { pipelineId: '-', events: 0, signals: 0 };
   const pipelineOfRequest = new Map<string, string>();
   const histories = new Map<string, HistoryFacts['raw']>();
+  let slowestQuiet: SlowestQuiet | undefined;
   const jobsOf = (pipelineId: string): JobSummary[] => {
     const marker = pipelineMarker(pipelineId);
     const keyPart = `pipelines/${pipelineId}/`;
@@ -226,6 +227,7 @@ export async function checkInvariants(input: CheckInput): Promise<CheckResult> {
       addWaiting(waited.problems);
       addWaiting(checkHistory(pipelineId, history.counts, view.steps));
       quietLatencies.push(...waited.quietLatenciesMs);
+      if (waited.slowestQuiet && waited.slowestQuiet.latencyMs > (slowestQuiet?.latencyMs ?? -1)) slowestQuiet = waited.slowestQuiet;
       jobsMeasured += waited.latenciesMs.length;
       statusReads += waited.statusReads;
       nudgedReads += waited.nudgedReads;
@@ -421,6 +423,9 @@ export async function checkInvariants(input: CheckInput): Promise<CheckResult> {
     statusReads,
     nudgedReads,
     maxHistoryEvents: maxHistory,
+    ...(slowestQuiet
+      ? { slowestQuiet: { ...slowestQuiet, deliveries: describeDeliveries(deliveries.filter((d) => d.request_id === slowestQuiet!.requestId), slowestQuiet.endedAtMs) } }
+      : {}),
     forgedCalls: deliveries.filter((d) => d.kind === 'forged_token' || d.kind === 'forged_request').length,
   };
   if (input.callbacks) {

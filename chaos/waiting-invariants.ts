@@ -54,13 +54,34 @@ export interface WaitingFigures {
   statusReads: number;
   nudgedReads: number;
   maxHistoryEvents: { pipelineId: string; events: number; signals: number };
+  slowestQuiet?: SlowestQuiet;
   forgedCalls: number;
+}
+
+export interface SlowestQuiet {
+  pipelineId: string;
+  requestId: string;
+  latencyMs: number;
+  reads: number;
+  nudged: number;
+  endedAtMs: number;
+  /** The emulator's webhook deliveries for the job, relative to its end: kind, status, attempts. */
+  deliveries?: string;
+}
+
+/** One line per webhook delivery of a job: what was sent, when (ms after the job's end), what came back. The URL (it holds the token) is left out. */
+export function describeDeliveries(deliveries: readonly WebhookDeliveryRecord[], endedAtMs: number): string {
+  return deliveries
+    .map((d) => `${d.kind} ${d.event_status}: ${d.attempts.map((a) => `${a.status_code ?? a.error ?? '?'} at +${a.at_ms - endedAtMs} ms`).join(', ') || 'never sent'}${d.gave_up ? ' (gave up)' : ''}`)
+    .join('; ');
 }
 
 export interface AttemptCheck {
   problems: WaitingProblem[];
   /** End-of-job → read latencies (ms) of jobs no read-delaying fault came near. */
   quietLatenciesMs: number[];
+  /** The quiet job read last after its end, with what the pipeline recorded about it. */
+  slowestQuiet?: SlowestQuiet;
   /** Every measured latency, quiet or not. */
   latenciesMs: number[];
   statusReads: number;
@@ -92,6 +113,7 @@ export function checkAttempts(pipelineId: string, steps: readonly StepProgress[]
       const near = faults.filter((f) => delaysReads(f, pipelineId) && f.atMs <= finishedAt && (f.endMs ?? Number.POSITIVE_INFINITY) >= from);
       if (near.length > 0) continue;
       out.quietLatenciesMs.push(latencyMs);
+      if (latencyMs > (out.slowestQuiet?.latencyMs ?? -1)) out.slowestQuiet = { pipelineId, requestId: attempt.requestId, latencyMs, reads, nudged, endedAtMs: job.finished_at_ms };
       if (latencyMs > backstopMs + READ_LATENCY_MARGIN_MS) {
         out.problems.push({
           invariant: 'read-latency',
