@@ -66,7 +66,7 @@ interface HistoryFacts {
   lastPersistCompletedEventId?: number;
   closeEventId?: number;
   /** Event counts for the history bound: all events, signals received, awaitJob activities scheduled. */
-  counts: { events: number; signals: number; awaitJobScheduled: number };
+  counts: { events: number; signals: number; sentSignals: number; awaitJobScheduled: number };
   raw: Awaited<ReturnType<ReturnType<PipelineClient['client']['workflow']['getHandle']>['fetchHistory']>>;
 }
 
@@ -96,13 +96,14 @@ function historyText(history: unknown): string {
 
 async function readHistory(client: PipelineClient, workflowId: string): Promise<HistoryFacts> {
   const history = await client.client.workflow.getHandle(workflowId).fetchHistory();
-  const facts: HistoryFacts = { text: historyText(history), submitsScheduled: [], counts: { events: history.events?.length ?? 0, signals: 0, awaitJobScheduled: 0 }, raw: history };
+  const facts: HistoryFacts = { text: historyText(history), submitsScheduled: [], counts: { events: history.events?.length ?? 0, signals: 0, sentSignals: 0, awaitJobScheduled: 0 }, raw: history };
   const activityTypes = new Map<string, string>();
   for (const event of history.events ?? []) {
     const eventId = Number(String(event.eventId ?? 0));
     const atMs = eventMs(event.eventTime);
     const signaled = event.workflowExecutionSignaledEventAttributes;
     if (signaled) facts.counts.signals += 1;
+    if (event.signalExternalWorkflowExecutionInitiatedEventAttributes) facts.counts.sentSignals += 1;
     if (signaled?.signalName === 'cancelPipeline' && !facts.cancelEvent) facts.cancelEvent = { eventId, atMs, how: 'signal' };
     if (event.workflowExecutionCancelRequestedEventAttributes && !facts.cancelEvent) facts.cancelEvent = { eventId, atMs, how: 'temporal' };
     if (event.workflowTaskStartedEventAttributes && facts.cancelEvent && eventId > facts.cancelEvent.eventId && facts.cancelSeenAtMs === undefined) facts.cancelSeenAtMs = atMs;

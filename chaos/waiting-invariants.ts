@@ -143,17 +143,20 @@ export function checkWebhooksEffective(quietLatenciesMs: readonly number[], back
 export interface HistoryCounts {
   events: number;
   signals: number;
+  /** Signals the pipeline sent (its callback events to the delivery workflow). */
+  sentSignals: number;
   awaitJobScheduled: number;
 }
 
-/** Events a pipeline may add, apart from one per signal received and the workflow task each may wake. */
+/** Events a pipeline may add: fixed, per job attempt, per status read, per signal received (it may wake a workflow task) and sent (initiated, delivered, a workflow task). */
 const BASE_EVENTS = 60;
 const EVENTS_PER_ATTEMPT = 40;
 const EVENTS_PER_READ = 10;
 const EVENTS_PER_SIGNAL = 4;
+const EVENTS_PER_SENT_SIGNAL = 6;
 
-export function historyBound(attempts: number, statusReads: number, signals: number): number {
-  return BASE_EVENTS + EVENTS_PER_ATTEMPT * attempts + EVENTS_PER_READ * statusReads + EVENTS_PER_SIGNAL * signals;
+export function historyBound(attempts: number, statusReads: number, signals: number, sentSignals = 0): number {
+  return BASE_EVENTS + EVENTS_PER_ATTEMPT * attempts + EVENTS_PER_READ * statusReads + EVENTS_PER_SIGNAL * signals + EVENTS_PER_SENT_SIGNAL * sentSignals;
 }
 
 /** The history stays under a bound set by the work done; no pipeline started on today's code schedules the old poll activity. */
@@ -161,9 +164,13 @@ export function checkHistory(pipelineId: string, counts: HistoryCounts, steps: r
   const problems: WaitingProblem[] = [];
   const attempts: JobAttempt[] = steps.flatMap((s) => s.attempts);
   const reads = attempts.reduce((n, a) => n + (a.statusReads ?? 0), 0);
-  const bound = historyBound(attempts.length, reads, counts.signals);
+  const bound = historyBound(attempts.length, reads, counts.signals, counts.sentSignals);
   if (counts.events > bound) {
-    problems.push({ invariant: 'history-bounded', pipelineId, evidence: `${counts.events} history events for ${attempts.length} job attempt(s), ${reads} status reads and ${counts.signals} signals: more than the ${bound} allowed` });
+    problems.push({
+      invariant: 'history-bounded',
+      pipelineId,
+      evidence: `${counts.events} history events for ${attempts.length} job attempt(s), ${reads} status reads, ${counts.signals} signals received and ${counts.sentSignals} sent: more than the ${bound} allowed`,
+    });
   }
   if (counts.awaitJobScheduled > 0) {
     problems.push({ invariant: 'no-await-job', pipelineId, evidence: `${counts.awaitJobScheduled} awaitJob activities scheduled by a pipeline started on code that waits without a slot` });

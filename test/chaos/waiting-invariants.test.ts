@@ -78,10 +78,11 @@ test('webhooks are effective when the median quiet latency stays under half the 
 
 test('the history bound scales with attempts, reads and signals; awaitJob is never scheduled', () => {
   const steps = [step([{ attempt: 1, requestId: 'r1', status: 'succeeded', finishedAt: at(1), statusReads: 3 }])];
-  const bound = historyBound(1, 3, 10);
-  assert.deepEqual(checkHistory('p1', { events: bound, signals: 10, awaitJobScheduled: 0 }, steps), []);
-  assert.equal(checkHistory('p1', { events: bound + 1, signals: 10, awaitJobScheduled: 0 }, steps)[0]?.invariant, 'history-bounded');
-  assert.equal(checkHistory('p1', { events: 20, signals: 0, awaitJobScheduled: 1 }, steps)[0]?.invariant, 'no-await-job');
+  const bound = historyBound(1, 3, 10, 5);
+  assert.ok(bound > historyBound(1, 3, 10), 'signals sent count too');
+  assert.deepEqual(checkHistory('p1', { events: bound, signals: 10, sentSignals: 5, awaitJobScheduled: 0 }, steps), []);
+  assert.equal(checkHistory('p1', { events: bound + 1, signals: 10, sentSignals: 5, awaitJobScheduled: 0 }, steps)[0]?.invariant, 'history-bounded');
+  assert.equal(checkHistory('p1', { events: 20, signals: 0, sentSignals: 0, awaitJobScheduled: 1 }, steps)[0]?.invariant, 'no-await-job');
 });
 
 test('a forged webhook answered 2xx is a violation; tokens are read from the delivered URLs', () => {
