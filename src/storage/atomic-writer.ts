@@ -370,7 +370,7 @@ export class AtomicWriter {
   private typedFailure(error: unknown, meter: StreamMeter, key: string, signal: AbortSignal | undefined): Error {
     if (signal?.aborted) return isObjectStoreError(error) && error.code === 'OBJECT_STORE_ABORTED' ? error : abortedError(key, signal);
     if (isObjectStoreError(error)) return error;
-    // lib-storage rethrows what the body failed with, possibly wrapped: the meter kept the original.
+    // A source failure can surface wrapped (or as a part's failure): the meter kept the original.
     if (meter.failure) return meter.failure;
     return toObjectStoreRequestError(error, 'multipart upload', key);
   }
@@ -381,7 +381,7 @@ export class AtomicWriter {
     try {
       await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: targetKey, UploadId: uploadId }));
     } catch {
-      // NoSuchUpload: lib-storage aborted it already. Anything else: the bucket's lifecycle rule
+      // NoSuchUpload: it is gone already. Anything else: the bucket's lifecycle rule
       // for incomplete uploads collects it; the caller's error matters more than this one.
     }
   }
