@@ -9,6 +9,7 @@ import { parseHostPatterns } from './net/address-guard.js';
 import type { AddressPolicy } from './net/address-guard.js';
 import type { PipelineTimings } from './contract/activity-contract.js';
 import { DEFAULT_TASK_QUEUE } from './contract/pipeline-contract.js';
+import { webhookEnv, webhookReceiverSettingsFrom, webhookSettingsFrom, type WebhookReceiverSettings, type WebhookSettings } from './webhooks/config.js';
 
 const MIB = 1024 * 1024;
 
@@ -145,7 +146,7 @@ export const workerEnvSchema = z.object({
   COPY_QUEUE_SIZE: positiveInt(64).default(4),
   COPY_MEMORY_BUDGET_MB: positiveInt().default(256),
 
-  MAX_CONCURRENT_ACTIVITIES: positiveInt().default(2_000),
+  MAX_CONCURRENT_ACTIVITIES: positiveInt().default(200),
   MAX_CONCURRENT_WORKFLOW_TASKS: positiveInt().default(200),
   MAX_CACHED_WORKFLOWS: positiveInt().default(2_000),
   SHUTDOWN_GRACE_MS: positiveInt().default(30_000),
@@ -161,6 +162,9 @@ export const workerEnvSchema = z.object({
   // Payload encryption (src/codec): `id:base64key` entries, the first one encrypts.
   PAYLOAD_KEYS: z.string().optional(),
   PAYLOAD_KEY_FILE: z.string().min(1).optional(),
+
+  // Webhooks as nudges (src/webhooks): off unless WEBHOOK_PUBLIC_URL is set.
+  ...webhookEnv,
 
   METRICS_PORT: port.default(9464),
   TEMPORAL_METRICS_PORT: port.default(9465),
@@ -191,6 +195,8 @@ export interface WorkerConfig {
   downloads: { policy: AddressPolicy; maxOutputBytes: number; idleTimeoutMs: number; deadlineMs: number };
   /** Raw payload key settings, turned into a codec by `loadPayloadKeys` (which reads the key file). */
   payloadKeys: PayloadKeySettings;
+  /** Present when WEBHOOK_PUBLIC_URL is set: submits carry a signed webhook URL. Holds secrets: never in history. */
+  webhooks?: WebhookSettings;
 }
 
 /** Where payload encryption keys come from; both unset = payloads stay plain. */
@@ -228,7 +234,11 @@ export function parseWorkerConfig(env: Readonly<Record<string, string | undefine
   if (e.MAX_OUTPUT_BYTES > partSizeBytes * 10_000) {
     throw new ConfigError([`MAX_OUTPUT_BYTES: must be at most COPY_PART_SIZE_MB × 10,000 parts (${partSizeBytes * 10_000})`]);
   }
+  const webhookProblems: string[] = [];
+  const webhooks = webhookSettingsFrom(e, webhookProblems);
+  if (webhookProblems.length > 0) throw new ConfigError(webhookProblems);
   return {
+    ...(webhooks ? { webhooks } : {}),
     integration: integration.settings,
     ...(integration.callbackSecret ? { callbackSecret: integration.callbackSecret } : {}),
     temporal: temporalSettings(e),
@@ -329,5 +339,42 @@ export function parseClientConfig(env: Readonly<Record<string, string | undefine
     ...(e.RUNCOMFY_TOKEN ? { runcomfy: { baseUrl: e.RUNCOMFY_BASE_URL, token: e.RUNCOMFY_TOKEN } } : {}),
     registryPath: e.DEPLOYMENT_REGISTRY_PATH,
     payloadKeys: { ...(e.PAYLOAD_KEYS ? { keys: e.PAYLOAD_KEYS } : {}), ...(e.PAYLOAD_KEY_FILE ? { keyFile: e.PAYLOAD_KEY_FILE } : {}) },
+  };
+}
+
+/** Every variable the standalone webhook receiver (`npm run webhooks`) reads. */
+export const webhookServiceEnvSchema = z.object({
+  ...temporalEnvWithDefaults,
+  ...webhookEnv,
+  WEBHOOK_PORT: port.default(8090),
+  PAYLOAD_KEYS: z.string().optional(),
+  PAYLOAD_KEY_FILE: z.string().min(1).optional(),
+  LOG_LEVEL: z.enum(['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR'], { error: 'expected TRACE, DEBUG, INFO, WARN or ERROR' }).default('INFO'),
+});
+
+/** Typed configuration of the standalone webhook receiver. */
+export interface WebhookServiceConfig {
+  temporal: { address: string; namespace: string; apiKey?: string; tls: boolean };
+  receiver: WebhookReceiverSettings;
+  host: string;
+  port: number;
+  payloadKeys: PayloadKeySettings;
+  logLevel: WorkerEnv['LOG_LEVEL'];
+}
+
+/** Environment → standalone receiver configuration; throws {@link ConfigError} naming each variable. */
+export function parseWebhookServiceConfig(env: Readonly<Record<string, string | undefined>>): WebhookServiceConfig {
+  const e = parseEnv(webhookServiceEnvSchema, env);
+  const problems: string[] = [];
+  const receiver = webhookReceiverSettingsFrom(e, problems);
+  if (!receiver) throw new ConfigError(problems);
+  const { taskQueue: _taskQueue, ...temporal } = temporalSettings(e);
+  return {
+    temporal,
+    receiver,
+    host: e.WEBHOOK_HOST,
+    port: e.WEBHOOK_PORT,
+    payloadKeys: { ...(e.PAYLOAD_KEYS ? { keys: e.PAYLOAD_KEYS } : {}), ...(e.PAYLOAD_KEY_FILE ? { keyFile: e.PAYLOAD_KEY_FILE } : {}) },
+    logLevel: e.LOG_LEVEL,
   };
 }

@@ -27,6 +27,8 @@ async function main(): Promise<void> {
     metricsPort: config.metricsPort,
     temporalMetricsPort: config.temporalMetricsPort,
     maxConcurrentCopies: config.maxConcurrentCopies,
+    // On or off, and where the in-process receiver listens: never the URL's secret parts.
+    webhooks: config.webhooks ? { receiverPort: pipelineWorker.webhookReceiver?.port ?? null, path: config.webhooks.path, backstopIntervalMs: config.webhooks.backstopIntervalMs } : 'off',
   });
   await pipelineWorker.run();
 }

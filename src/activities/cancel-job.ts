@@ -16,6 +16,16 @@ const MAX_RETRY_PAUSE_MS = 30_000;
  * counted and logged at error, rather than a failure the workflow could only log.
  */
 export function createCancelJob(deps: ActivityDeps) {
+  const cancelJob = cancelWithRetries(deps);
+  return async function countedCancelJob(input: CancelJobInput): Promise<CancelJobResult> {
+    const result = await cancelJob(input);
+    // A job cancelled while it ran spent GPU time until now (the status reads never saw it end).
+    if (input.runStartedAtMs !== undefined) deps.metrics?.gpuSeconds?.(input.deploymentId, Math.max(0, Date.now() - input.runStartedAtMs) / 1000);
+    return result;
+  };
+}
+
+function cancelWithRetries(deps: ActivityDeps) {
   return async function cancelJob(input: CancelJobInput): Promise<CancelJobResult> {
     const ctx = Context.current();
     const startedAtMs = Date.now();

@@ -69,4 +69,6 @@ export interface ActivityDeps {
   metrics?: PipelineMetrics;
   /** Signs callbacks; only the delivery activity reads it. */
   callbackSecret?: string;
+  /** Webhooks as nudges: present when WEBHOOK_PUBLIC_URL is set. Its secrets sign each submit's URL. */
+  webhooks?: { publicUrl: string; secrets: readonly string[]; backstopIntervalMs: number };
 }

@@ -6,6 +6,7 @@ import type { ActivityDeps } from './deps.js';
 import { createFetchJobResult } from './fetch-job-result.js';
 import { createPersistOutputs } from './persist-outputs.js';
 import { createPreparePipeline } from './prepare-pipeline.js';
+import { createReadJobStatus } from './read-job.js';
 import { createSubmitJob } from './submit-job.js';
 
 export type { ActivityDeps, ActivitySettings, OutputStore, PipelineMetrics } from './deps.js';
@@ -19,6 +20,7 @@ export function createActivities(deps: ActivityDeps) {
     preparePipeline: createPreparePipeline(deps),
     submitJob: createSubmitJob(deps),
     awaitJob: createAwaitJob(deps),
+    readJobStatus: createReadJobStatus(deps),
     fetchJobResult: createFetchJobResult(deps),
     persistOutputs: createPersistOutputs(deps),
     cancelJob: createCancelJob(deps),

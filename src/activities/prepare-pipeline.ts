@@ -87,7 +87,8 @@ export function createPreparePipeline(deps: ActivityDeps) {
     }
     return {
       steps,
-      timings: deps.settings.timings,
+      // Frozen into history with the other timings (the interval only: never the URL or a secret).
+      timings: deps.webhooks ? { ...deps.settings.timings, webhookBackstopIntervalMs: deps.webhooks.backstopIntervalMs } : deps.settings.timings,
       ambiguousSubmitPolicy: deps.settings.ambiguousSubmitPolicy,
       outputUrlMode: spec.options?.outputUrlMode ?? deps.settings.outputUrlMode,
       ...preparedIntegration(spec.callback?.url ?? integration.defaultCallbackUrl, integration, hardware, steps),

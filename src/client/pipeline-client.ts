@@ -47,7 +47,7 @@ import {
 } from './errors.js';
 import { persistedOutputsOf, progressFromHistory, readPipelineHistory, type PipelineHistoryFacts } from './history.js';
 import { specSha256 } from './spec-digest.js';
-import { changeKey, failureInfoFromCause, isRecord, LIST_STATUS_QUERIES, liveStepStatuses, optionalString, outputsOf, sleep, summaryOf, summaryStatus, withUploadHints } from './views.js';
+import { addWaitingSteps, changeKey, failureInfoFromCause, isRecord, LIST_STATUS_QUERIES, liveStepStatuses, optionalString, outputsOf, sleep, summaryOf, summaryStatus, withUploadHints } from './views.js';
 import {
   DEFAULT_CLIENT_PRESIGN_TTL_SECONDS,
   DEFAULT_QUERY_TIMEOUT_MS,
@@ -225,6 +225,7 @@ export class PipelineClient {
         });
         source = 'history';
       }
+      addWaitingSteps(live, progress);
       return { ...progress, ...base, ...(Object.keys(live).length > 0 ? { live } : {}), gpu: gpuFactsOf(progress, new Date().toISOString()), source };
     }
 

@@ -16,10 +16,14 @@ export type PipelineRunStatus = WorkflowExecutionStatusName;
 
 /** What a running step's current activity reports through its heartbeats (from Temporal's describe). */
 export interface LiveStepStatus {
-  /** The activity in flight: `awaitJob` while the job queues or runs, `persistOutputs` while copying to R2. */
+  /**
+   * The activity in flight: `persistOutputs` while copying to R2; while the job queues or runs,
+   * `waitForJob` (no activity: a durable timer between short status reads; pipelines started before
+   * that change show their long poll, `awaitJob`).
+   */
   activity: string;
-  /** `scheduled` (waiting for a worker), `started`, or `cancel-requested`. */
-  activityState: 'scheduled' | 'started' | 'cancel-requested' | 'unknown';
+  /** `scheduled` (waiting for a worker), `started`, `cancel-requested`; `timer` for `waitForJob`. */
+  activityState: 'scheduled' | 'started' | 'cancel-requested' | 'timer' | 'unknown';
   /** Attempt number of that activity (above 1 after a worker crash or a transient error). */
   attempt: number;
   /** RunComfy request being waited on. */
@@ -34,8 +38,12 @@ export interface LiveStepStatus {
   bytesCopied?: number;
   filesDone?: number;
   filesTotal?: number;
-  /** ISO time of the last heartbeat. */
+  /** ISO time of the last heartbeat (for `waitForJob`: of the last status read). */
   lastHeartbeatAt?: string;
+  /** `waitForJob`: when the next backstop read happens at the latest (a webhook may prompt one sooner). */
+  nextReadBy?: string;
+  /** `waitForJob`: whether webhooks are expected to announce the job's changes. */
+  webhooks?: boolean;
   /** Message of the last failed attempt of this activity, when it is being retried. */
   lastFailure?: string;
 }

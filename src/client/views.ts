@@ -143,6 +143,32 @@ export async function liveStepStatuses(
     return live;
 }
 
+/** The `activity` of a step's live view while it waits on a durable timer between status reads. */
+export const WAIT_FOR_JOB = 'waitForJob';
+
+/**
+ * Steps waiting for their job without an activity in flight (slot-free waiting): their live view
+ * comes from the workflow's own progress, as of the last status read.
+ */
+export function addWaitingSteps(live: Record<string, LiveStepStatus>, progress: PipelineProgress): void {
+  for (const step of progress.steps) {
+    const wait = step.wait;
+    if (!wait || live[step.id]) continue;
+    live[step.id] = {
+      activity: WAIT_FOR_JOB,
+      activityState: 'timer',
+      attempt: step.attempts.length,
+      ...(step.requestId !== undefined ? { requestId: step.requestId } : {}),
+      ...(wait.remoteStatus !== undefined ? { remoteStatus: wait.remoteStatus } : {}),
+      ...(step.queuePosition !== undefined ? { queuePosition: step.queuePosition } : {}),
+      statusReads: wait.statusReads,
+      ...(wait.lastReadAt !== undefined ? { lastHeartbeatAt: wait.lastReadAt } : {}),
+      ...(wait.nextReadBy !== undefined ? { nextReadBy: wait.nextReadBy } : {}),
+      webhooks: wait.webhooks,
+    };
+  }
+}
+
 export function summaryStatus(runStatus: PipelineRunStatus, attribute: string | undefined): PipelineStatus {
   switch (runStatus) {
     case 'RUNNING':

@@ -138,6 +138,37 @@ export interface AwaitJobHeartbeat {
   statusReads: number;
 }
 
+/** Longest one status (+ result) read may take; its local activity's timeout is a little longer. */
+export const STATUS_READ_TIMEOUT_MS = 20_000;
+
+/** One read of a job's status, as a short (local) activity between durable timers. */
+export interface ReadJobInput {
+  deploymentId: string;
+  requestId: string;
+  /** For metrics only. */
+  stepKind?: string;
+  /** When the run phase began (epoch ms, workflow time): GPU time is counted once the job is seen ending. */
+  runStartedAtMs?: number;
+  /**
+   * Wait this long before reading (under a second: the server rounds shorter durable timers up to
+   * one second, so a sub-second pause is taken inside the read instead).
+   */
+  delayMs?: number;
+}
+
+export interface ReadJobResult {
+  /** Normalised status; `unreadable` when RunComfy answered with a retryable error (read again later). */
+  status: 'queued' | 'running' | 'completed' | 'cancelled' | 'unreadable';
+  /** RunComfy's own status word, for progress. */
+  remoteStatus?: string;
+  queuePosition?: number;
+  /** Once the job is terminal: its result, read in the same activity. */
+  result?: FetchJobResultOutput;
+  /** With `unreadable`: how long the server asked to wait, and why the read failed (an error code, never a URL). */
+  retryAfterMs?: number;
+  reason?: string;
+}
+
 export interface FetchJobResultInput {
   deploymentId: string;
   requestId: string;
@@ -200,6 +231,11 @@ export interface CancelJobInput {
   retryForMs?: number;
   /** For logs only. */
   stepId?: string;
+  /**
+   * When the job was first seen running (epoch ms, workflow time), for jobs waited on without a poll
+   * activity: its GPU time is counted once the cancel is done.
+   */
+  runStartedAtMs?: number;
 }
 
 export interface CancelJobResult {

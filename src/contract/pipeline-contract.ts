@@ -127,6 +127,9 @@ export interface JobAttempt {
    * cancel budget: the job may still be billing, someone must look).
    */
   cancelOutcome?: 'confirmed' | 'already-finished' | 'unconfirmed';
+  /** How many times the workflow read this job's status, and how many of those reads a webhook prompted. */
+  statusReads?: number;
+  nudgedReads?: number;
 }
 
 export interface StepProgress {
@@ -147,6 +150,20 @@ export interface StepProgress {
   hardware?: string[];
   /** While the job waits in RunComfy's queue: how many jobs are ahead of it, as last reported. */
   queuePosition?: number;
+  /** While the step waits for its job without holding an activity: what the last status read saw. */
+  wait?: StepWait;
+}
+
+/** The live state of a step waiting for its RunComfy job (status reads on durable timers). */
+export interface StepWait {
+  /** RunComfy's own status word at the last read (in_queue, in_progress, …). */
+  remoteStatus?: string;
+  statusReads: number;
+  lastReadAt?: string;
+  /** When the next backstop read happens at the latest (a webhook may prompt one sooner). */
+  nextReadBy?: string;
+  /** Whether webhooks are expected to announce the job's changes. */
+  webhooks: boolean;
 }
 
 export interface StepError {

@@ -77,7 +77,10 @@ export async function startTemporalDevServer(options: TemporalDevServerOptions =
   if (ui && options.uiCodecEndpoint) args.push('--ui-codec-endpoint', options.uiCodecEndpoint);
   if (options.dbFilename) args.push('--db-filename', options.dbFilename);
   for (const [name, type] of Object.entries(options.searchAttributes ?? {})) args.push('--search-attribute', `${name}=${type}`);
-  for (const [key, value] of Object.entries(options.dynamicConfig ?? {})) args.push('--dynamic-config-value', `${key}=${JSON.stringify(value)}`);
+  // Eager activity dispatch: an activity scheduled by a workflow task goes back to the same worker in
+  // the task's answer, saving the matching hop between one step's copy and the next submit.
+  const dynamicConfig = { 'system.enableActivityEagerExecution': true, ...options.dynamicConfig };
+  for (const [key, value] of Object.entries(dynamicConfig)) args.push('--dynamic-config-value', `${key}=${JSON.stringify(value)}`);
 
   let proc: SupervisedProcess;
   const startOnce = async (): Promise<void> => {

@@ -51,6 +51,8 @@ function applySettingsPatch(current: EmulatorSettings, patch: unknown): Emulator
     else if (key !== 'reorder') nonNegative(value, ['body', 'webhook', key]);
   }
   if (webhook.reorder !== undefined && typeof webhook.reorder !== 'boolean') issues.push({ loc: ['body', 'webhook', 'reorder'], msg: 'reorder must be a boolean', type: 'value_error' });
+  if (typeof webhook.lossRate === 'number' && webhook.lossRate > 1) issues.push({ loc: ['body', 'webhook', 'lossRate'], msg: 'lossRate must be between 0 and 1', type: 'value_error' });
+  if (typeof webhook.forged === 'number' && !Number.isInteger(webhook.forged)) issues.push({ loc: ['body', 'webhook', 'forged'], msg: 'forged must be a whole number', type: 'value_error' });
   if (issues.length > 0) throw validationError('Invalid settings', issues);
   const { webhook: _webhook, ...rest } = fields;
   return { ...current, ...rest, webhook: { ...current.webhook, ...webhook } } as EmulatorSettings;

@@ -194,6 +194,8 @@ export interface FaultRule extends FaultRuleSpec {
   hitTimesMs: number[];
 }
 
+export type WebhookDeliveryKind = 'event' | 'duplicate' | 'lost' | 'forged_token' | 'forged_request';
+
 /** One webhook event and its delivery attempts. */
 export interface WebhookDeliveryRecord {
   delivery_id: string;
@@ -203,6 +205,12 @@ export interface WebhookDeliveryRecord {
   url: string;
   /** 0 for the original, 1.. for duplicate copies. */
   copy: number;
+  /**
+   * `event` (the original), `duplicate` (an extra copy), `lost` (dropped by `lossRate`: never sent),
+   * `forged_token` (the event with the URL's token tampered), `forged_request` (a body naming another
+   * request_id, token tampered). Forged calls are sent once; `delivered` says a receiver accepted one.
+   */
+  kind: WebhookDeliveryKind;
   attempts: { at_ms: number; status_code: number | null; error: string | null }[];
   delivered: boolean;
   gave_up: boolean;

@@ -29,6 +29,12 @@ function nonNegativeInteger(name: string, value: string): number {
   return parsed;
 }
 
+function fraction(name: string, value: string): number {
+  const parsed = Number(value);
+  if (value.trim() === '' || !Number.isFinite(parsed) || parsed < 0 || parsed > 1) throw new Error(`--${name} must be a number from 0 to 1`);
+  return parsed;
+}
+
 /** Every command-line flag; each can also come from the environment as RUNCOMFY_EMULATOR_<FLAG_IN_UPPER_SNAKE_CASE>. */
 export const CLI_FLAGS = {
   host: { type: 'string', help: 'interface to listen on (default 127.0.0.1)' },
@@ -61,6 +67,8 @@ export const CLI_FLAGS = {
   'webhook-timeout': { type: 'string', help: 'receiver answer deadline (default 10s)' },
   'webhook-duplicates': { type: 'string', help: 'extra copies of each delivered event (default 0)' },
   'webhook-reorder': { type: 'boolean', help: 'send intermediate events after the final one' },
+  'webhook-loss': { type: 'string', help: 'fraction of webhook events never delivered, 0..1 (default 0)' },
+  'webhook-forged': { type: 'string', help: 'forged calls (tampered token) sent per webhook event (default 0)' },
   'public-url': { type: 'string', help: 'base URL written into status/result/file URLs' },
   seed: { type: 'string', help: 'random seed for jitter, failure rates and fault probabilities' },
   quiet: { type: 'boolean', help: 'do not log skipped files and webhook give-ups' },
@@ -156,6 +164,10 @@ export function parseCliOptions(argv: string[], env: Readonly<Record<string, str
   if (duplicates !== undefined) webhook.duplicates = duplicates;
   const reorder = readBoolean('webhook-reorder');
   if (reorder !== undefined) webhook.reorder = reorder;
+  const loss = map('webhook-loss', (text) => fraction('webhook-loss', text));
+  if (loss !== undefined) webhook.lossRate = loss;
+  const forged = map('webhook-forged', (text) => nonNegativeInteger('webhook-forged', text));
+  if (forged !== undefined) webhook.forged = forged;
   options.webhook = webhook;
   assign('publicBaseUrl', read('public-url'));
   assign('randomSeed', map('seed', (text) => nonNegativeInteger('seed', text)));

@@ -28,6 +28,16 @@ export interface WebhookSettings {
   duplicates: number;
   /** Holds a job's intermediate events and sends them after its final event, newest first. */
   reorder: boolean;
+  /**
+   * Fraction of events (0..1) silently never delivered, as a lost webhook would be. Deterministic: a
+   * running sum drops an event each time it crosses a whole number (0.5 drops every second event).
+   */
+  lossRate: number;
+  /**
+   * Forged calls sent to the same URL per event, once each and never retried: alternately the
+   * event with the URL's `token` tampered, and a body naming another request_id, token tampered.
+   */
+  forged: number;
 }
 
 /** Job timing of a deployment. */
@@ -97,5 +107,5 @@ export const DEFAULT_SETTINGS: EmulatorSettings = {
   allowHttpWebhooks: false,
   allowHttpInputUrls: true,
   fetchInputUrls: false,
-  webhook: { maxAttempts: 6, initialBackoffMs: 1000, maxBackoffMs: 60_000, timeoutMs: 10_000, duplicates: 0, reorder: false },
+  webhook: { maxAttempts: 6, initialBackoffMs: 1000, maxBackoffMs: 60_000, timeoutMs: 10_000, duplicates: 0, reorder: false, lossRate: 0, forged: 0 },
 };

@@ -3,7 +3,7 @@
  * metrics and the Temporal Worker itself. `src/worker.ts` runs it as a process; tests, the demo and
  * the benchmark run it in-process with their own settings.
  */
-import { Connection } from '@temporalio/client';
+import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
 import { existsSync } from 'node:fs';
 import type { Server } from 'node:http';
@@ -20,6 +20,9 @@ import { RunComfyClient } from '../runcomfy/client.js';
 import { PIPELINE_SEARCH_ATTRIBUTES } from '../contract/search-attributes.js';
 import { ObjectStore } from '../storage/object-store.js';
 import { createObjectStoreClient } from '../storage/s3-client.js';
+import { WebhookMetrics } from '../webhooks/metrics.js';
+import { temporalNudge } from '../webhooks/nudge.js';
+import { createWebhookReceiver, listenWebhookReceiver, type RunningWebhookReceiver } from '../webhooks/receiver.js';
 
 export interface PipelineWorkerOptions {
   config: WorkerConfig;
@@ -37,6 +40,8 @@ export interface PipelineWorker {
   readonly worker: Worker;
   readonly metrics: PrometheusPipelineMetrics;
   readonly metricsServer?: Server;
+  /** The in-process webhook receiver, when WEBHOOK_PORT is set. */
+  readonly webhookReceiver?: RunningWebhookReceiver;
   /** Runs until shutdown (SIGINT/SIGTERM when the Runtime handles signals, or `worker.shutdown()`), then releases everything. */
   run(): Promise<void>;
 }
@@ -148,6 +153,7 @@ export async function createPipelineWorker(options: PipelineWorkerOptions): Prom
       integration: config.integration,
     },
     ...(config.callbackSecret ? { callbackSecret: config.callbackSecret } : {}),
+    ...(config.webhooks ? { webhooks: config.webhooks } : {}),
   });
 
   const bundlePath = options.workflowBundlePath ?? config.worker.workflowBundlePath;
@@ -157,6 +163,20 @@ export async function createPipelineWorker(options: PipelineWorkerOptions): Prom
       : { workflowsPath: fileURLToPath(new URL(`../workflows/index${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url)) };
 
   const connection = await NativeConnection.connect(connectionOptions(config));
+  // The same receiver as `npm run webhooks`, over the worker's own connection and data converter.
+  let webhookReceiver: RunningWebhookReceiver | undefined;
+  if (config.webhooks?.port !== undefined) {
+    const client = new Client({ connection, namespace: config.temporal.namespace, ...(dataConverter ? { dataConverter } : {}) });
+    const server = createWebhookReceiver({ settings: config.webhooks, nudge: temporalNudge(client), metrics: new WebhookMetrics(metrics.registry), log: Runtime.instance().logger });
+    try {
+      webhookReceiver = await listenWebhookReceiver(server, config.webhooks.port, config.webhooks.host);
+    } catch (error) {
+      await connection.close();
+      await runcomfy.close();
+      s3.destroy();
+      throw new ConfigError([`WEBHOOK_PORT: cannot listen on ${config.webhooks.host}:${config.webhooks.port} (${(error as NodeJS.ErrnoException).code ?? 'error'})`]);
+    }
+  }
   let worker: Worker;
   try {
     worker = await Worker.create({
@@ -167,7 +187,7 @@ export async function createPipelineWorker(options: PipelineWorkerOptions): Prom
       activities,
       // Every payload (inputs, results, failure details, heartbeats) is encrypted when keys are set.
       ...(dataConverter ? { dataConverter } : {}),
-      // Polls are long, mostly idle activities: one slot each, so the limit is about pipelines in flight.
+      // Submits and copies only: a step waiting for its job holds no slot (durable timers and local reads).
       maxConcurrentActivityTaskExecutions: config.worker.maxConcurrentActivities,
       maxConcurrentWorkflowTaskExecutions: config.worker.maxConcurrentWorkflowTasks,
       maxCachedWorkflows: config.worker.maxCachedWorkflows,
@@ -179,21 +199,25 @@ export async function createPipelineWorker(options: PipelineWorkerOptions): Prom
       ...options.workerOptions,
     });
   } catch (error) {
+    await webhookReceiver?.close(0);
     await connection.close();
     await runcomfy.close();
     s3.destroy();
     throw error;
   }
   const metricsServer = options.serveMetrics ? await serveMetrics(metrics.registry, config.metricsPort, '0.0.0.0', () => worker.getState() === 'RUNNING') : undefined;
-
   return {
     worker,
     metrics,
     ...(metricsServer ? { metricsServer } : {}),
+    ...(webhookReceiver ? { webhookReceiver } : {}),
     async run() {
       try {
         await worker.run();
       } finally {
+        // Stopped before the connection it signals through; a late webhook then gets a refused
+        // connection and RunComfy retries it against another receiver.
+        await webhookReceiver?.close(2_000);
         metricsServer?.close();
         await connection.close();
         await runcomfy.close();

@@ -6,6 +6,8 @@ import {
   log,
   patched,
   proxyActivities,
+  proxyLocalActivities,
+  setCurrentDetails,
   setHandler,
   sleep,
   upsertSearchAttributes,
@@ -15,7 +17,7 @@ import { readySteps, blockedSteps } from '../pipeline/plan.js';
 import { validatePipelineSpec, type PipelineSpec, type PipelineStep } from '../pipeline/spec.js';
 import { orderStepOutputs } from '../pipeline/registry.js';
 import { defaultStepOutputSelector, pickStepOutput } from '../pipeline/step-kinds.js';
-import type { JobOutputRef, PreparedPipeline, StepInputRef } from '../contract/activity-contract.js';
+import type { FetchJobResultOutput, JobOutputRef, PreparedPipeline, StepInputRef } from '../contract/activity-contract.js';
 import {
   cancelPipelineSignal,
   invalidSpecFailure,
@@ -28,7 +30,9 @@ import {
   type PipelineStatus,
   type PipelineWorkflowInput,
   type StepError,
+  type StepProgress,
 } from '../contract/pipeline-contract.js';
+import type { ActivityOptions } from '@temporalio/common';
 import { pipelineStatusSearchAttribute as pipelineStatusKey } from '../contract/search-attributes.js';
 import { outputLayout, PipelineHooks } from './pipeline-hooks.js';
 import { ProgressBook } from './pipeline-progress.js';
@@ -38,14 +42,20 @@ import { stopJob } from './stop-job.js';
 import { stepActivities, type StepActivities } from './step-activities.js';
 import { waitInQueue } from './queue-phase.js';
 import { persistThroughOutages } from './store-outage.js';
-import { asCancellation, describeFailure, failureType, isCancellationLike, retryAfterFromDetails, retryDelayMs } from './workflow-failures.js';
-
+import { NudgeBoard, readsPerPhase, SLOT_FREE_WAITING_PATCH } from './job-wait.js';
+import { StepFailure, StepFailureWithStep } from './step-failure.js';
+import { submitOnce } from './submit-once.js';
+import { waitPhase, waitWithoutSlot } from './step-wait.js';
+import { asCancellation, describeFailure, failureType } from './workflow-failures.js';
 
 // Preparing only reads RunComfy and the registry: safe to retry, bounded all the same.
-const { preparePipeline } = proxyActivities<PipelineActivities>({
+const prepareOptions: ActivityOptions = {
   startToCloseTimeout: '2 minutes',
   retry: { initialInterval: '1 second', maximumInterval: '30 seconds', maximumAttempts: 8, nonRetryableErrorTypes: [PIPELINE_FAILURE_TYPES.invalidSpec, PIPELINE_FAILURE_TYPES.invalidDeployment] },
-});
+};
+const { preparePipeline } = proxyActivities<PipelineActivities>(prepareOptions);
+// Slot-free runs prepare in the workflow's own task: no task-queue hop before the first submit.
+const { preparePipeline: preparePipelineLocally } = proxyLocalActivities<PipelineActivities>({ ...prepareOptions, localRetryThreshold: '10 seconds' });
 
 /** Patch id (wire name, never renamed): the wait activity returns the job's result. */
 const WAIT_RETURNS_RESULT_PATCH = 'wait-returns-result';
@@ -61,13 +71,6 @@ const PREFER_OUTPUT_NODES_PATCH = 'prefer-output-nodes';
  * copies ride out store outages, and cancelling a job is retried for a long budget.
  */
 const EDGES_PATCH = 'cancel-and-outage-edges';
-
-/** A step that could not produce its outputs; carries what the pipeline's failure must name. */
-class StepFailure extends Error {
-  constructor(readonly error: StepError) {
-    super(error.message);
-  }
-}
 
 /** RunComfy's timestamps of a finished job, for its GPU facts (progress only: no command depends on them). */
 function keepRemoteTimes(record: JobAttempt, result: { remoteTimes?: { createdAt: string; finishedAt: string } }): void {
@@ -122,7 +125,13 @@ async function runPipeline(input: PipelineWorkflowInput, hooks: PipelineHooks): 
     work.cancel();
   });
 
-  const control: RunControl = { edges: patched(EDGES_PATCH), stopRequested: () => cancelRequest !== undefined || work.consideredCancelled };
+  // Registered in every run: a nudge for a run that does not wait on them is recorded and ignored.
+  const nudges = new NudgeBoard();
+  const control: RunControl = {
+    edges: patched(EDGES_PATCH),
+    ...(patched(SLOT_FREE_WAITING_PATCH) ? { slotFree: nudges } : {}),
+    stopRequested: () => cancelRequest !== undefined || work.consideredCancelled,
+  };
 
   const setStatus = (status: PipelineStatus): void => {
     book.setStatus(status);
@@ -131,8 +140,8 @@ async function runPipeline(input: PipelineWorkflowInput, hooks: PipelineHooks): 
   upsertSearchAttributes([{ key: pipelineStatusKey, value: 'running' }]);
 
   try {
-    await hooks.open();
-    const prepared = await work.run(() => preparePipeline({ spec }));
+    await hooks.open(control.slotFree !== undefined);
+    const prepared = await work.run(() => (control.slotFree ? preparePipelineLocally({ spec }) : preparePipeline({ spec })));
     await hooks.prepared(prepared);
     if (book.status === 'preparing') book.setStatus('running');
     await work.run(() => runSteps(spec, prepared, book, control));
@@ -170,15 +179,6 @@ async function runPipeline(input: PipelineWorkflowInput, hooks: PipelineHooks): 
       throw ApplicationFailure.create({ type: cause.type ?? PIPELINE_FAILURE_TYPES.invalidDeployment, message: cause.message, details: cause.details ? [...cause.details] : [], nonRetryable: true });
     }
     throw error;
-  }
-}
-
-class StepFailureWithStep extends Error {
-  constructor(
-    readonly stepId: string,
-    readonly error: StepError,
-  ) {
-    super(error.message);
   }
 }
 
@@ -289,20 +289,14 @@ async function runStep(step: PipelineStep, spec: PipelineSpec, prepared: Prepare
       // The submit was in flight when a cancel arrived: its job exists, and is cancelled below.
       stopIfRequested(control, `while step "${step.id}" submitted a job`);
 
-      // The wait returns the result itself (one activity less per step); older histories fetched it separately.
-      const waitReturnsResult = patched(WAIT_RETURNS_RESULT_PATCH);
-      const polling = { deploymentId, requestId, initialIntervalMs: timings.pollInitialIntervalMs, maxIntervalMs: timings.pollMaxIntervalMs, ...(waitReturnsResult ? { includeResult: true, stepKind: step.kind } : {}) };
-      const queueInput = { ...polling, phase: 'queue' as const, budgetMs: resolved.deployment.budgets.queueTimeoutMs, phaseStartedAtMs: Date.now() };
-      const queue = await waitInQueue((wait) => waitPhase(acts, wait, control), queueInput, (position) => (progress.queuePosition = position));
-      delete progress.queuePosition;
-      let finished = queue.result;
-      if (queue.status === 'running') {
-        record.status = 'running';
-        record.runStartedAt = nowIso();
-        progress.state = 'running';
-        // The job was just seen running: the first read of the run phase can wait one interval.
-        const run = await waitPhase(acts, { ...polling, phase: 'run', budgetMs: resolved.deployment.budgets.runTimeoutMs, phaseStartedAtMs: Date.now(), ...(waitReturnsResult ? { firstReadDelayMs: timings.pollInitialIntervalMs } : {}) }, control);
-        finished = run.result;
+      let finished: FetchJobResultOutput | undefined;
+      if (control.slotFree) {
+        const { queueTimeoutMs: queueBudgetMs, runTimeoutMs: runBudgetMs } = resolved.deployment.budgets;
+        const readsLimit = readsPerPhase(Object.values(prepared.steps).map((s) => s.maxJobAttempts));
+        const job = { stepId: step.id, attempt, deploymentId, requestId, stepKind: step.kind, queueBudgetMs, runBudgetMs, timings, readsPerPhase: readsLimit };
+        finished = await waitWithoutSlot(acts, control.slotFree, job, progress, record, () => setCurrentDetails(book.waitingDetails()));
+      } else {
+        finished = await waitWithPollActivities(acts, { deploymentId, requestId, stepKind: step.kind, budgets: resolved.deployment.budgets, timings }, progress, record, control);
       }
       // Terminal at RunComfy: nothing left to cancel for this job.
       liveRequestId = undefined;
@@ -376,75 +370,26 @@ async function runStep(step: PipelineStep, spec: PipelineSpec, prepared: Prepare
   }
 }
 
-/**
- * One submit, never retried blindly: a retry happens only when the error proves RunComfy did not
- * accept the job; an outcome that may hide an accepted job follows the configured policy.
- */
-async function submitOnce(
-  step: PipelineStep,
-  spec: PipelineSpec,
-  prepared: PreparedPipeline,
-  attempt: number,
-  inputs: Record<string, StepInputRef>,
-  record: { status: string; error?: string },
-  control: RunControl,
-): Promise<string> {
-  const resolved = prepared.steps[step.id]!;
-  const acts = stepActivities(prepared, step.id, control.edges);
-  let ambiguousResubmits = 0;
-  for (let retry = 0; ; retry++) {
-    if (retry > 0) stopIfRequested(control, `before step "${step.id}" retried its submit`);
-    try {
-      // Non-cancellable: a submit in flight may be accepted, and its request id is needed to cancel it.
-      const { requestId } = await CancellationScope.nonCancellable(() =>
-        acts.submitJob({ pipelineId: spec.pipelineId, step, attempt, deploymentKey: resolved.deploymentKey, deployment: resolved.deployment, inputs, outputUrlMode: prepared.outputUrlMode }),
-      );
-      return requestId;
-    } catch (error) {
-      const type = failureType(error);
-      const cause = error instanceof ActivityFailure ? error.cause : undefined;
-      if (type === STEP_FAILURE_TYPES.submitRejected && cause instanceof ApplicationFailure && !cause.nonRetryable && retry < 8) {
-        // Proven not accepted (429, 503, connection refused): wait as the server asked, and try again.
-        const delayMs = (control.edges ? retryAfterFromDetails(cause) : undefined) ?? retryDelayMs(cause, retry);
-        record.error = `submit rejected, retrying in ${delayMs} ms: ${cause.message}`;
-        await sleep(delayMs);
-        continue;
-      }
-      if (type === STEP_FAILURE_TYPES.submitRejected) {
-        throw new StepFailure({ type, message: `RunComfy rejected the job: ${describeFailure(error)}` });
-      }
-      // Everything else may hide an accepted job: an answer lost after sending, a timeout, a worker crash.
-      record.status = 'unknown';
-      record.error = `submit outcome unknown: ${describeFailure(error)}`;
-      if (prepared.ambiguousSubmitPolicy === 'resubmit' && ambiguousResubmits < 1) {
-        ambiguousResubmits++;
-        log.warn('submit outcome unknown; resubmitting by policy', { stepId: step.id, attempt, error: describeFailure(error) });
-        await sleep(prepared.timings.jobRetryBackoffMs);
-        continue;
-      }
-      throw new StepFailure({
-        type: STEP_FAILURE_TYPES.submitOutcomeUnknown,
-        message: `the submit's outcome is unknown (RunComfy may have accepted a job whose request id was lost): ${describeFailure(error)}`,
-      });
-    }
-  }
-}
-
-async function waitPhase(
+/** The wait of pipelines started before slot-free waiting: one long poll activity per phase. */
+async function waitWithPollActivities(
   acts: StepActivities,
-  input: Parameters<PipelineActivities['awaitJob']>[0],
+  job: { deploymentId: string; requestId: string; stepKind: string; budgets: { queueTimeoutMs: number; runTimeoutMs: number }; timings: PreparedPipeline['timings'] },
+  progress: StepProgress,
+  record: JobAttempt,
   control: RunControl,
-): Promise<Awaited<ReturnType<PipelineActivities['awaitJob']>>> {
-  try {
-    return await acts.awaitJob(input);
-  } catch (error) {
-    if (isCancellation(error)) throw error;
-    // The poll's worker was dead when the cancel came: the timeout is the cancellation.
-    if (control.edges && isCancellationLike(error)) throw asCancellation(error);
-    const type = failureType(error);
-    if (type === STEP_FAILURE_TYPES.queueBudgetExceeded || type === STEP_FAILURE_TYPES.runBudgetExceeded) {
-      throw new StepFailure({ type, message: describeFailure(error), requestId: input.requestId });
-    }
-    throw new StepFailure({ type: type ?? STEP_FAILURE_TYPES.remoteApi, message: `waiting for the job failed: ${describeFailure(error)}`, requestId: input.requestId });
-  }
+): Promise<FetchJobResultOutput | undefined> {
+  const { deploymentId, requestId, timings } = job;
+  // The wait returns the result itself (one activity less per step); older histories fetched it separately.
+  const waitReturnsResult = patched(WAIT_RETURNS_RESULT_PATCH);
+  const polling = { deploymentId, requestId, initialIntervalMs: timings.pollInitialIntervalMs, maxIntervalMs: timings.pollMaxIntervalMs, ...(waitReturnsResult ? { includeResult: true, stepKind: job.stepKind } : {}) };
+  const queueInput = { ...polling, phase: 'queue' as const, budgetMs: job.budgets.queueTimeoutMs, phaseStartedAtMs: Date.now() };
+  const queue = await waitInQueue((wait) => waitPhase(acts, wait, control), queueInput, (position) => (progress.queuePosition = position));
+  delete progress.queuePosition;
+  if (queue.status !== 'running') return queue.result;
+  record.status = 'running';
+  record.runStartedAt = nowIso();
+  progress.state = 'running';
+  // The job was just seen running: the first read of the run phase can wait one interval.
+  const run = await waitPhase(acts, { ...polling, phase: 'run', budgetMs: job.budgets.runTimeoutMs, phaseStartedAtMs: Date.now(), ...(waitReturnsResult ? { firstReadDelayMs: timings.pollInitialIntervalMs } : {}) }, control);
+  return run.result;
 }

@@ -1,4 +1,4 @@
-import { ApplicationFailure, CancellationScope, condition, log, ParentClosePolicy, ChildWorkflowCancellationType, patched, proxyActivities, startChild, workflowInfo, type ChildWorkflowHandle } from '@temporalio/workflow';
+import { ApplicationFailure, CancellationScope, condition, log, ParentClosePolicy, ChildWorkflowCancellationType, patched, proxyActivities, proxyLocalActivities, startChild, workflowInfo, type ChildWorkflowHandle } from '@temporalio/workflow';
 import type { PipelineActivities } from '../activities/index.js';
 import { callbackEventSignal, callbackOutboxWorkflowId, eventProgress, isTerminalEvent, pipelineEvent, stepEvents, type CallbackEvent, type CallbackEventType, type StepMemory } from '../callbacks/events.js';
 import type { PipelineSpec } from '../pipeline/spec.js';
@@ -25,7 +25,10 @@ const SIGNED_CALLBACKS_PATCH = 'signed-callbacks';
 const EARLY_CALLBACKS_PATCH = 'callbacks-before-preparation';
 
 // Reads worker settings only: quick, and retried a little in case the worker was restarting.
-const { callbackTarget } = proxyActivities<PipelineActivities>({ startToCloseTimeout: '30 seconds', retry: { initialInterval: '1 second', maximumInterval: '10 seconds', maximumAttempts: 5 } });
+const targetOptions = { startToCloseTimeout: '30 seconds', retry: { initialInterval: '1 second', maximumInterval: '10 seconds', maximumAttempts: 5 } } as const;
+const { callbackTarget } = proxyActivities<PipelineActivities>(targetOptions);
+// A read of the worker's configuration: run in the workflow's own task, it costs no task-queue hop.
+const { callbackTarget: callbackTargetLocally } = proxyLocalActivities<PipelineActivities>(targetOptions);
 
 /**
  * Watches a pipeline's progress and turns every change into callback events for its outbox
@@ -48,15 +51,19 @@ export class PipelineHooks {
     this.#book = book;
   }
 
-  /** Before preparation (new runs): opens the outbox when the worker has a callback target for the pipeline. */
-  async open(): Promise<void> {
+  /**
+   * Before preparation (new runs): opens the outbox when the worker has a callback target for the
+   * pipeline. `locally`: learn the target in a local activity (runs started after slot-free waiting).
+   */
+  async open(locally = false): Promise<void> {
     const spec = this.#spec;
     if (!spec || !patched(EARLY_CALLBACKS_PATCH)) return;
     this.#early = true;
     let target: CallbackTarget | null = null;
     try {
       // Not cancellable: a pipeline cancelled right away still owes its backend the terminal callback.
-      target = await CancellationScope.nonCancellable(() => callbackTarget(spec.callback ? { callbackUrl: spec.callback.url } : {}));
+      const input = spec.callback ? { callbackUrl: spec.callback.url } : {};
+      target = await CancellationScope.nonCancellable(() => (locally ? callbackTargetLocally(input) : callbackTarget(input)));
     } catch (error) {
       log.warn('could not learn where callbacks go; this pipeline sends none', { error: error instanceof Error ? error.message : String(error) });
     }

@@ -57,6 +57,22 @@ export class ProgressBook {
     return this.progress.steps.map((step) => `${step.state}:${step.attempts.length}:${step.queuePosition ?? ''}`).join(',');
   }
 
+  /**
+   * What the Web UI shows as the run's current details (markdown): each step waiting for its job,
+   * as of its last status read. Empty once nothing waits.
+   */
+  waitingDetails(): string {
+    const lines: string[] = [];
+    for (const step of this.progress.steps) {
+      const wait = step.wait;
+      if (!wait) continue;
+      const where = wait.remoteStatus ? `${wait.remoteStatus}${step.queuePosition !== undefined ? ` (queue position ${step.queuePosition})` : ''}` : 'submitted';
+      const next = wait.nextReadBy ? ` · next read by ${wait.nextReadBy}` : '';
+      lines.push(`**${step.id}** waits for RunComfy request \`${step.requestId ?? '?'}\`: ${where} · ${wait.statusReads} status reads${next} · ${wait.webhooks ? 'webhooks on' : 'polling'}`);
+    }
+    return lines.join('\n\n');
+  }
+
   /** A copy, so a query never hands out the live object. */
   snapshot(): PipelineProgress {
     return structuredCloneJson(this.progress);

@@ -1,6 +1,6 @@
-import { ActivityCancellationType, proxyActivities, type ActivityOptions } from '@temporalio/workflow';
+import { ActivityCancellationType, proxyActivities, proxyLocalActivities, type ActivityOptions } from '@temporalio/workflow';
 import type { PipelineActivities } from '../activities/index.js';
-import type { PreparedPipeline } from '../contract/activity-contract.js';
+import { STATUS_READ_TIMEOUT_MS, type PreparedPipeline } from '../contract/activity-contract.js';
 import { STEP_FAILURE_TYPES } from '../contract/pipeline-contract.js';
 
 /** Default of `cancelRetryBudgetMs` for timings frozen before it existed. */
@@ -26,6 +26,14 @@ export function stepActivities(prepared: PreparedPipeline, stepId: string, edges
       maximumAttempts: 20,
       nonRetryableErrorTypes: [STEP_FAILURE_TYPES.queueBudgetExceeded, STEP_FAILURE_TYPES.runBudgetExceeded],
     },
+  });
+  // A status read is short: run in the workflow's own task, it needs no activity slot or task queue hop.
+  // Retryable RunComfy answers come back as results; these retries cover the worker's own trouble.
+  const read = proxyLocalActivities<PipelineActivities>({
+    ...base,
+    startToCloseTimeout: STATUS_READ_TIMEOUT_MS + 10_000,
+    localRetryThreshold: '10 seconds',
+    retry: { initialInterval: '1 second', maximumInterval: '10 seconds', maximumAttempts: 5 },
   });
   const quick = proxyActivities<PipelineActivities>({
     ...base,
@@ -58,6 +66,7 @@ export function stepActivities(prepared: PreparedPipeline, stepId: string, edges
   return {
     submitJob: submit.submitJob,
     awaitJob: poll.awaitJob,
+    readJobStatus: read.readJobStatus,
     fetchJobResult: quick.fetchJobResult,
     persistOutputs: persist.persistOutputs,
     cancelJob: cancel.cancelJob,

@@ -20,6 +20,7 @@ export async function stopJob(
       requestId,
       confirmWithinMs: args.timings.cancelTimeoutMs,
       ...(control.edges ? { retryForMs: acts.cancelRetryBudgetMs, stepId } : {}),
+      ...(control.slotFree && record?.runStartedAt !== undefined ? { runStartedAtMs: Date.parse(record.runStartedAt) } : {}),
     });
     if (!control.edges) {
       log.info('cancelled RunComfy job', { stepId, requestId, outcome: cancelled.outcome });

@@ -140,7 +140,10 @@ test('status while running shows the queue position of a waiting job; cancel the
     assert.equal(queued.status, 'running');
     assert.equal(queued.steps[0]?.state, 'waiting');
     const live = queued.live!['t2i']!;
-    assert.equal(live.activity, 'awaitJob');
+    // No activity holds a slot while the job waits: the view comes from the workflow's last status read.
+    assert.equal(live.activity, 'waitForJob');
+    assert.equal(live.activityState, 'timer');
+    assert.ok((live.statusReads ?? 0) >= 1);
     assert.equal(live.remoteStatus, 'in_queue');
     assert.equal(live.requestId, queued.steps[0]?.requestId);
     // One job runs, this one waits first in line: the emulator counts from 0, as RunComfy does.

@@ -10,7 +10,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
-import { parseWorkerConfig, workerEnvSchema } from '../../src/config.js';
+import { parseWebhookServiceConfig, parseWorkerConfig, webhookServiceEnvSchema, workerEnvSchema } from '../../src/config.js';
 import { CLI_FLAGS, envNameOf } from '../../src/emulator/cli-options.js';
 import { PIPELINE_SEARCH_ATTRIBUTES } from '../../src/contract/search-attributes.js';
 
@@ -60,7 +60,7 @@ const service = (name: string): Service => {
 };
 
 const ONE_SHOT_JOBS = ['temporal-schema', 'temporal-setup', 's3-setup'] as const;
-const LONG_RUNNING = ['postgresql', 'temporal', 'temporal-ui', 's3', 'worker', 'emulator'] as const;
+const LONG_RUNNING = ['postgresql', 'temporal', 'temporal-ui', 's3', 'worker', 'emulator', 'webhooks'] as const;
 /** Host ports the operations guide documents; `null` = a free host port per replica. */
 const DOCUMENTED_PORTS: Record<string, { target: number; published: number | null }[]> = {
   temporal: [{ target: 7233, published: 7233 }],
@@ -69,6 +69,7 @@ const DOCUMENTED_PORTS: Record<string, { target: number; published: number | nul
     { target: 9464, published: null },
     { target: 9465, published: null },
   ],
+  webhooks: [{ target: 8090, published: 8090 }],
 };
 
 function environmentOf(svc: Service): Record<string, string> {
@@ -173,7 +174,7 @@ const requiredKeys = Object.entries(workerEnvSchema.shape)
   .map(([key]) => key);
 
 describe('docker-compose.yml', () => {
-  it('defines the stack: database, Temporal and its jobs, Web UI, local S3 store, workers, emulator', () => {
+  it('defines the stack: database, Temporal and its jobs, Web UI, local S3 store, workers, emulator, webhook receiver', () => {
     assert.deepEqual(Object.keys(services).sort(), [...LONG_RUNNING, ...ONE_SHOT_JOBS].sort());
   });
 
@@ -318,7 +319,7 @@ describe('docker-compose.yml', () => {
 
   it('keeps the emulator behind its own profile, started with flags its CLI accepts', () => {
     for (const [name, svc] of Object.entries(services)) {
-      if (name !== 'emulator') assert.equal(svc.profiles, undefined, `${name} always runs`);
+      if (name !== 'emulator' && name !== 'webhooks') assert.equal(svc.profiles, undefined, `${name} always runs`);
     }
     const emulator = service('emulator');
     assert.deepEqual(emulator.profiles, ['emulator']);
@@ -343,6 +344,26 @@ describe('docker-compose.yml', () => {
     assert.match(environmentOf(emulator)[envNameOf('admin-token')] ?? '', BARE_REFERENCE, 'the admin token comes from .env');
     assert.ok(dockerfileCopies().some(({ destination }) => `/app/${destination.replace(/^\.\//, '')}` === flags.get('workflows')), 'its workflows folder is in the image');
     assert.ok(readText('docker-compose.yml').includes(`RUNCOMFY_BASE_URL=http://emulator:${flags.get('port')}`), 'a comment says how to point the workers at it');
+  });
+
+  it('runs the webhook receiver behind its own profile, from the worker image, with variables its configuration knows', () => {
+    const webhooks = service('webhooks');
+    assert.deepEqual(webhooks.profiles, ['webhooks'], 'off unless asked for: it needs WEBHOOK_SECRETS');
+    assert.deepEqual(webhooks.build, service('worker').build, 'same image as the worker');
+    assert.equal(webhooks.image, service('worker').image);
+    assert.deepEqual(webhooks.command, ['node', 'dist/webhooks/main.js']);
+    assert.ok(existsSync(`${root}/src/webhooks/main.ts`), 'its entry point is built into dist/');
+    assert.deepEqual([webhooks.env_file].flat(), ['.env'], 'secrets and payload keys come from .env, as the workers get them');
+    const env = environmentOf(webhooks);
+    const known = new Set(Object.keys(webhookServiceEnvSchema.shape));
+    for (const key of Object.keys(env)) assert.ok(known.has(key), `${key} is a receiver variable`);
+    const port = Number(env.WEBHOOK_PORT);
+    assert.ok(JSON.stringify(webhooks.healthcheck?.test).includes(`127.0.0.1:${port}/healthz`), 'the probe asks the receiver');
+    const resolved = Object.fromEntries(Object.entries(env).map(([key, value]) => [key, interpolate(value, example)]));
+    const config = parseWebhookServiceConfig({ ...example, ...resolved, WEBHOOK_SECRETS: 'x'.repeat(32) });
+    assert.equal(config.port, port);
+    assert.equal(config.temporal.address, 'temporal:7233');
+    assert.throws(() => parseWebhookServiceConfig({ ...example, ...resolved }), /WEBHOOK_SECRETS: is required/, 'refuses to start without secrets');
   });
 
   it('scales workers and lets them drain before Docker kills them', () => {

@@ -96,7 +96,8 @@ test('a DAG with two parallel branches runs both branches at once and joins them
   // The upscale branch and the swap → video branch overlapped in time.
   const upscale = byId['upscale-base']!;
   const swap = byId['swap']!;
-  assert.ok(Date.parse(upscale.startedAt!) < Date.parse(swap.finishedAt!) && Date.parse(swap.startedAt!) < Date.parse(upscale.finishedAt!), 'branches overlapped');
+  // Workflow time moves per workflow task, and quick reads share one: overlapping stamps may be equal.
+  assert.ok(Date.parse(upscale.startedAt!) <= Date.parse(swap.finishedAt!) && Date.parse(swap.startedAt!) <= Date.parse(upscale.finishedAt!), 'branches overlapped');
   assert.ok(Date.parse(byId['video']!.startedAt!) >= Date.parse(swap.finishedAt!), 'video waited for its input');
   await recordHistory(handle, 'parallel-branches');
   const progress = await handle.query(pipelineProgressQuery);

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { defaultPipelineSpec } from '../../src/pipeline/default-pipeline.js';
-import { cancelPipelineSignal } from '../../src/contract/pipeline-contract.js';
+import { cancelPipelineSignal, pipelineProgressQuery } from '../../src/contract/pipeline-contract.js';
 import { Browser } from '../support/chromium.js';
 import { storeFaceImage } from '../support/face-image.js';
 import { eventually, startPipelineStack, uniqueName } from '../support/pipeline-stack.js';
@@ -33,7 +33,7 @@ async function specFor(prefix: string) {
   return defaultPipelineSpec({ pipelineId, prompt: 'a lighthouse at dusk', faceImageUrl: await storeFaceImage(stack.store, `inputs/${pipelineId}/face.png`) });
 }
 
-function workflowPage(workflowId: string, runId: string, tab: 'history' | 'pending-activities'): string {
+function workflowPage(workflowId: string, runId: string, tab: 'history'): string {
   return `${uiUrl}/namespaces/${encodeURIComponent(stack.temporal.namespace)}/workflows/${encodeURIComponent(workflowId)}/${encodeURIComponent(runId)}/${tab}`;
 }
 
@@ -46,33 +46,30 @@ test('a finished pipeline is Completed in the Web UI and its activities are labe
   const text = await page.waitForText((t) => /Completed/.test(t) && steps.every((id) => t.includes(`submitJob • ${id}`)), { what: `the history of ${handle.workflowId}` });
   await page.screenshot(join(RESULTS_DIR, 'web-ui-completed-pipeline.png'));
   assert.match(text, /Completed/);
+  assert.ok(text.includes('readJobStatus'), 'the status reads are shown');
   for (const id of steps) {
-    for (const activity of ['submitJob', 'awaitJob', 'persistOutputs']) assert.ok(text.includes(`${activity} • ${id}`), `"${activity} • ${id}" is shown`);
+    for (const activity of ['submitJob', 'persistOutputs']) assert.ok(text.includes(`${activity} • ${id}`), `"${activity} • ${id}" is shown`);
+    // Waiting is timers (labelled with the step and request) between short local status reads.
+    assert.ok(text.includes(`${id}: next status read of`), `the timers of "${id}" are labelled`);
   }
 });
 
-test('a running pipeline shows its poll among the pending activities with the heartbeat details', { timeout: 180_000 }, async () => {
+test('a running pipeline shows the job it waits on: labelled timers, no pending activity, and current details', { timeout: 180_000 }, async () => {
   await stack.emulator.admin.updateDeploymentConfig(t2iDeployment, { timing: { durationMs: 120_000 } });
   const handle = await stack.start(await specFor('web-ui-running'));
   try {
     const job = await eventually(async () => (await stack.emulator.admin.jobs({ deploymentId: t2iDeployment })).find((j) => j.state === 'in_progress'), { timeoutMs: 60_000, what: 'a running t2i job' });
-    // The heartbeat reaches the server with the poll that saw the job running.
-    await eventually(
-      async () => {
-        const description = await handle.describe();
-        const raw = await stack.client.workflowService.describeWorkflowExecution({ namespace: stack.temporal.namespace, execution: { workflowId: handle.workflowId, runId: description.runId } });
-        return raw.pendingActivities?.some((activity) => activity.heartbeatDetails?.payloads?.length) || undefined;
-      },
-      { timeoutMs: 60_000, what: 'a heartbeat of the poll' },
-    );
-    const page = await browser.open(workflowPage(handle.workflowId, (await handle.describe()).runId, 'pending-activities'));
-    const text = await page.waitForText((t) => t.includes('awaitJob') && t.includes('Heartbeat Details') && t.includes(job.request_id), { what: `the pending activities of ${handle.workflowId}` });
-    await page.screenshot(join(RESULTS_DIR, 'web-ui-pending-poll.png'));
-    assert.match(text, /Running/);
-    assert.ok(text.includes(job.request_id), 'the heartbeat names the RunComfy request id');
-    assert.ok(text.includes(`"requestId": "${job.request_id}"`), 'the heartbeat names the RunComfy request id');
-    // The run-phase poll starts as "unknown" and turns into RunComfy's own word after its first read.
-    assert.match(text, /"status": "[a-z_]+"/, 'the heartbeat carries the status of the job');
+    // Waiting holds no activity: the run's own details and its timers say what it waits on.
+    await eventually(async () => ((await handle.query(pipelineProgressQuery)).steps[0]?.wait?.remoteStatus === 'in_progress' ? true : undefined), { timeoutMs: 60_000, what: 'a status read that saw the job running' });
+    const runId = (await handle.describe()).runId;
+    const history = await browser.open(workflowPage(handle.workflowId, runId, 'history'));
+    const timers = await history.waitForText((t) => t.includes(`t2i: next status read of ${job.request_id}`), { what: `the labelled timers of ${handle.workflowId}` });
+    assert.match(timers, /Running/);
+    assert.match(timers, /Pending Activities\s+0/, 'no activity is pending while the job runs');
+    await history.screenshot(join(RESULTS_DIR, 'web-ui-waiting-job.png'));
+    // The run's current details (Temporal's metadata query, read by the UI and `temporal workflow metadata`).
+    const metadata = await handle.query<{ currentDetails?: string }>('__temporal_workflow_metadata');
+    assert.match(metadata.currentDetails ?? '', new RegExp(`\\*\\*t2i\\*\\* waits for RunComfy request \`${job.request_id}\`: in_progress · \\d+ status reads`));
   } finally {
     await handle.signal(cancelPipelineSignal, { reason: 'test over' });
     await handle.result();

@@ -3,6 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { after, test } from 'node:test';
+import { pipelineProgressQuery } from '../../src/contract/pipeline-contract.js';
 import { getFreePort } from '../../src/devstack/ports.js';
 import { defaultPipelineSpec } from '../../src/pipeline/default-pipeline.js';
 import { storeFaceImage } from '../support/face-image.js';
@@ -35,7 +36,7 @@ function startWorkerProcess(extraEnv: Record<string, string> = {}): ChildProcess
   return Object.assign(child, { output: () => output });
 }
 
-test('a worker killed with SIGKILL while polling is replaced and the pipeline completes with one submit per step', async () => {
+test('a worker killed with SIGKILL while a job runs is replaced and the pipeline completes with one submit per step', async () => {
   const upscale = stack.emulator.deploymentId('fofr_ultimate_sd_upscale_cn_tile');
   await admin.updateDeploymentConfig(upscale, { timing: { durationMs: 6_000 } });
   const pipelineId = uniqueName('crash');
@@ -44,17 +45,17 @@ test('a worker killed with SIGKILL while polling is replaced and the pipeline co
   const first = startWorkerProcess();
   const handle = await stack.start(spec);
 
-  // Kill it mid-poll: the upscale job is running and the worker is waiting on it.
+  // Kill it mid-wait: the upscale job is running and the workflow is waiting on it.
   const running = await eventually(async () => (await admin.jobs({ deploymentId: upscale })).find((j) => j.state === 'in_progress'), { timeoutMs: 60_000, what: 'the upscale job to run' });
   // RunComfy running the job does not mean Temporal has recorded the submit: on a loaded machine the
   // worker can still be reporting it. Killed then, the submit is an unknown outcome (by policy a
-  // failed step), which is not what this test is about: wait until the worker polls.
+  // failed step), which is not what this test is about: wait until the workflow waits on the job.
   await eventually(
     async () => {
-      const description = await stack.client.workflowService.describeWorkflowExecution({ namespace: stack.temporal.namespace, execution: { workflowId: handle.workflowId } });
-      return description.pendingActivities?.some((activity) => activity.activityType?.name === 'awaitJob') || undefined;
+      const progress = await handle.query(pipelineProgressQuery);
+      return progress.steps.find((step) => step.kind === 'upscale')?.wait?.statusReads ? true : undefined;
     },
-    { timeoutMs: 60_000, what: 'the upscale poll to start' },
+    { timeoutMs: 60_000, what: 'the upscale job to be waited on' },
   );
   first.kill('SIGKILL');
   await once(first, 'exit');

@@ -24,6 +24,14 @@ describe('emulator command line', () => {
     assert.equal(options.webhook?.reorder, true);
   });
 
+  it('reads webhook loss and forged calls, refusing a loss rate outside 0..1', () => {
+    const { options } = parseCliOptions(['--webhook-loss', '0.25', '--webhook-forged', '2'], {});
+    assert.equal(options.webhook?.lossRate, 0.25);
+    assert.equal(options.webhook?.forged, 2);
+    assert.throws(() => parseCliOptions(['--webhook-loss', '2'], {}), /--webhook-loss must be a number from 0 to 1/);
+    assert.throws(() => parseCliOptions(['--webhook-forged', '-1'], {}), /--webhook-forged/);
+  });
+
   it('rejects unknown flags and bad enum values', () => {
     assert.throws(() => parseCliOptions(['--nope'], {}));
     assert.throws(() => parseCliOptions(['--error-shape', 'xml'], {}), /error-shape/);

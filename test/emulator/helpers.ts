@@ -80,7 +80,8 @@ export async function waitForResult(job: SubmitBody): Promise<Record<string, unk
 /** A webhook receiver that records every POST and answers with the next planned status (then 200). */
 export interface WebhookReceiver {
   url: string;
-  events: { body: Record<string, unknown>; receivedAtMs: number }[];
+  /** `path` is the request's path and query, as the emulator called it. */
+  events: { body: Record<string, unknown>; receivedAtMs: number; path: string }[];
   plannedStatuses: number[];
   close(): Promise<void>;
 }
@@ -92,7 +93,7 @@ export async function startWebhookReceiver(): Promise<WebhookReceiver> {
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
       const status = receiver.plannedStatuses.shift() ?? 200;
-      receiver.events.push({ body: JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>, receivedAtMs: Date.now() });
+      receiver.events.push({ body: JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>, receivedAtMs: Date.now(), path: req.url ?? '' });
       res.writeHead(status).end();
     });
   });

@@ -114,6 +114,65 @@ describe('webhooks', () => {
     }
   });
 
+  it('loses a configured share of events, deterministically, and records each lost one', async () => {
+    await emulator.admin.updateSettings({ webhook: { lossRate: 0.5 } });
+    const job = await submit(emulator, FLUX, {}, hookQuery(true));
+    await waitForResult(job);
+    const records = await waitFor(async () => {
+      const all = await emulator.admin.webhookDeliveries(job.request_id);
+      return all.length === 3 && all.filter((r) => r.kind === 'event').every((r) => r.delivered) ? all : undefined;
+    });
+    // A running sum of 0.5 drops every second event: in_queue sent, in_progress lost, final sent.
+    assert.deepEqual(records.map((r) => [r.event_status, r.kind]), [['in_queue', 'event'], ['in_progress', 'lost'], ['succeeded', 'event']]);
+    const lost = records.find((r) => r.kind === 'lost')!;
+    assert.deepEqual([lost.attempts.length, lost.delivered, lost.gave_up], [0, false, false]);
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    assert.deepEqual(statusesOf(job.request_id), ['in_queue', 'succeeded'], 'the lost event never reached the receiver');
+
+    await emulator.admin.updateSettings({ webhook: { lossRate: 1 } });
+    const silent = await submit(emulator, FLUX, {}, hookQuery(true));
+    await waitForResult(silent);
+    const silentRecords = await waitFor(async () => {
+      const all = await emulator.admin.webhookDeliveries(silent.request_id);
+      return all.length === 3 ? all : undefined;
+    });
+    assert.ok(silentRecords.every((r) => r.kind === 'lost'));
+    assert.deepEqual(statusesOf(silent.request_id), []);
+    assert.equal((await emulator.admin.counters()).total.webhookAttempts, 2, 'lost events make no attempt');
+  });
+
+  it('sends forged calls per event: a tampered token, then another request_id with a tampered token', async () => {
+    await emulator.admin.updateSettings({ webhook: { forged: 2 } });
+    const job = await submit(emulator, FLUX, {}, hookQuery(false));
+    await waitForResult(job);
+    const records = await waitFor(async () => {
+      const all = await emulator.admin.webhookDeliveries(job.request_id);
+      return all.length === 3 && all.every((r) => r.attempts.length === 1 && r.attempts[0]!.status_code !== null) ? all : undefined;
+    });
+    const byKind = Object.fromEntries(records.map((r) => [r.kind, r]));
+    assert.deepEqual(Object.keys(byKind).sort(), ['event', 'forged_request', 'forged_token']);
+    assert.equal(byKind.event!.url, receiver.url);
+    for (const kind of ['forged_token', 'forged_request']) {
+      const forged = byKind[kind]!;
+      assert.notEqual(new URL(forged.url).searchParams.get('token'), 'abc', `${kind} tampers the token`);
+      assert.equal(new URL(forged.url).pathname, '/hook', `${kind} goes to the same receiver`);
+      assert.equal(forged.attempts.length, 1, `${kind} is sent once, never retried`);
+    }
+    await waitFor(() => (receiver.events.length === 3 ? true : undefined));
+    const requestIds = receiver.events.map((e) => e.body.request_id).sort();
+    assert.deepEqual(requestIds, [job.request_id, job.request_id, `${job.request_id}-forged`].sort());
+    const tokens = receiver.events.map((e) => new URL(e.path, 'http://x').searchParams.get('token'));
+    assert.equal(tokens.filter((t) => t === 'abc').length, 1, 'only the real event carries the real token');
+    const counters = (await emulator.admin.counters()).total;
+    assert.deepEqual([counters.webhookAttempts, counters.webhookDeliveries], [1, 1], 'forged calls are not RunComfy deliveries');
+  });
+
+  it('refuses an out-of-range loss rate or forged count', async () => {
+    await assert.rejects(emulator.admin.updateSettings({ webhook: { lossRate: 1.5 } }), /lossRate must be between 0 and 1/);
+    await assert.rejects(emulator.admin.updateSettings({ webhook: { forged: 1.5 } }), /forged must be a whole number/);
+    await assert.rejects(emulator.admin.updateSettings({ webhook: { lossRate: -1 } }), /non-negative/);
+  });
+
   it('stops retrying on close()', async () => {
     const closing = await startTestEmulator({ webhook: { maxAttempts: 100, initialBackoffMs: 20, maxBackoffMs: 20 } });
     receiver.plannedStatuses.push(...Array.from({ length: 100 }, () => 500));

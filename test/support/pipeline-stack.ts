@@ -4,9 +4,11 @@
  * worker with millisecond poll intervals on a task queue of its own.
  */
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
+import { randomBytes } from 'node:crypto';
 import { after } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { encryptingDataConverter } from '../../src/codec/aes-gcm-codec.js';
+import { getFreePort } from '../../src/devstack/ports.js';
 import { loadPayloadKeys } from '../../src/codec/payload-keys.js';
 import { parseWorkerConfig, type WorkerConfig } from '../../src/config.js';
 import { startEmulator, type EmulatorOptions, type RunningEmulator } from '../../src/emulator/index.js';
@@ -31,6 +33,11 @@ export interface PipelineStackOptions {
   registry?: (registry: DeploymentRegistry) => DeploymentRegistry;
   /** Do not start an in-process worker (a test runs its own, e.g. as a child process). */
   noWorker?: boolean;
+  /**
+   * Webhooks on: the worker serves the receiver in-process on a free loopback port, its submits
+   * carry signed URLs to it, and the emulator accepts http webhooks and retries them quickly.
+   */
+  webhooks?: boolean;
 }
 
 export interface PipelineStack {
@@ -78,6 +85,20 @@ export function testWorkerEnv(temporal: TestTemporal, s3: TestS3, emulator: Runn
   };
 }
 
+/** Worker variables that turn webhooks on with an in-process receiver on a free loopback port. */
+export async function testWebhookEnv(): Promise<Record<string, string>> {
+  const port = await getFreePort();
+  return {
+    WEBHOOK_PUBLIC_URL: `http://127.0.0.1:${port}/runcomfy/webhook`,
+    WEBHOOK_ALLOW_HTTP: '1',
+    WEBHOOK_PORT: String(port),
+    WEBHOOK_HOST: '127.0.0.1',
+    WEBHOOK_SECRETS: randomBytes(32).toString('base64url'),
+    // The backstop stays as quick as the test polls, so a pipeline never waits on it for long.
+    WEBHOOK_BACKSTOP_INTERVAL_MS: '150',
+  };
+}
+
 export async function startPipelineStack(options: PipelineStackOptions = {}): Promise<PipelineStack> {
   const [temporal, s3] = await Promise.all([testTemporal(), testS3()]);
   const emulator = await startEmulator({
@@ -87,11 +108,14 @@ export async function startPipelineStack(options: PipelineStackOptions = {}): Pr
     scaling: { minInstances: 1, maxInstances: 8, queueSize: 4 },
     fetchInputUrls: true,
     allowHttpInputUrls: true,
+    ...(options.webhooks ? { allowHttpWebhooks: true } : {}),
     ...options.emulator,
+    // Quick retries with webhooks on; a test's own webhook settings (lossRate, forged, …) add to them.
+    ...(options.webhooks ? { webhook: { maxAttempts: 20, initialBackoffMs: 50, maxBackoffMs: 500, ...options.emulator?.webhook } } : {}),
   });
   after(() => emulator.close());
   const taskQueue = uniqueName('pipelines');
-  const env = { ...testWorkerEnv(temporal, s3, emulator, taskQueue), ...options.env };
+  const env = { ...testWorkerEnv(temporal, s3, emulator, taskQueue), ...(options.webhooks ? await testWebhookEnv() : {}), ...options.env };
   const config = parseWorkerConfig(env);
   const base = loadRegistryFileSync(REGISTRY_PATH);
   const registry = options.registry ? options.registry(structuredClone(base)) : base;

@@ -1,0 +1,218 @@
+import { ApplicationFailure, condition, setHandler } from '@temporalio/workflow';
+import type { FetchJobResultOutput, PipelineTimings, ReadJobInput, ReadJobResult } from '../contract/activity-contract.js';
+import { jobNudgeSignal, STEP_FAILURE_TYPES, type JobNudge } from '../contract/pipeline-contract.js';
+import { formatDuration } from '../format.js';
+
+/**
+ * Patch id (wire name, never renamed), decided once at the start of a run: a step waits for its job
+ * on durable timers with short status reads (local activities) instead of a poll activity that held
+ * a slot and a heartbeat stream for the job's whole length; a webhook's `jobNudge` signal wakes the
+ * wait early, and preparation runs as a local activity.
+ */
+export const SLOT_FREE_WAITING_PATCH = 'slot-free-waiting';
+
+/** Longest pause between reads relative to the phase's budget (polling only): a 30-minute video is read less often than a 2-minute image. */
+const BUDGET_FRACTION_PER_READ = 1 / 40;
+const INTERVAL_GROWTH = 1.5;
+/**
+ * History a pipeline's waits may add, in events: with the rest of a pipeline's history (a few dozen
+ * events per job) it keeps the largest allowed pipeline far below Temporal's 51,200-event limit.
+ */
+const WAIT_EVENT_BUDGET = 25_000;
+/** Events one status read adds at most: timer started and fired (or cancelled), a signal, a workflow task (3), a marker. */
+export const EVENTS_PER_READ = 7;
+/** Reads per phase: never more than this, never fewer than the minimum, whatever the spec. */
+const MAX_READS_PER_PHASE = 400;
+const MIN_READS_PER_PHASE = 4;
+/** Reads of a phase's share kept for the quick first reads, nudges and retries: the rest pace the interval. */
+const READS_HELD_BACK = 32;
+/** Reads a webhook may prompt per phase; past it only the backstop reads (duplicates and replays cost nothing more). */
+export const MAX_NUDGED_READS_PER_PHASE = 16;
+/**
+ * The server rounds durable timers shorter than a second up to a second: a shorter pause is taken
+ * inside the next read (a local activity) instead, so quick polls stay quick.
+ */
+const MIN_TIMER_MS = 1_000;
+
+/** RunComfy's webhook status words that only repeat what a waiting step may already know. */
+const HINTS: Record<string, 'queued' | 'running'> = { in_queue: 'queued', queued: 'queued', in_progress: 'running', running: 'running' };
+
+/**
+ * Webhook nudges, kept per step attempt until that attempt's wait takes them. A nudge only prompts a
+ * status read through the API; its payload decides nothing, except that a nudge repeating what the
+ * wait already knows (still queued, still running) is dropped.
+ */
+export class NudgeBoard {
+  readonly #pending = new Map<string, JobNudge>();
+  readonly #known = new Map<string, 'queued' | 'running'>();
+
+  constructor() {
+    setHandler(jobNudgeSignal, (nudge) => this.#receive(nudge));
+  }
+
+  #receive(nudge: JobNudge): void {
+    if (typeof nudge?.stepId !== 'string' || !Number.isSafeInteger(nudge.attempt)) return;
+    const key = nudgeKey(nudge.stepId, nudge.attempt);
+    const hint = typeof nudge.status === 'string' ? HINTS[nudge.status.toLowerCase()] : undefined;
+    if (hint !== undefined && this.#known.get(key) === hint) return;
+    this.#pending.set(key, { stepId: nudge.stepId, attempt: nudge.attempt, ...(typeof nudge.requestId === 'string' ? { requestId: nudge.requestId.slice(0, 200) } : {}) });
+    // Bounded: nudges for attempts nobody waits on (late, or for jobs already read) fall off.
+    if (this.#pending.size > 64) this.#pending.delete(this.#pending.keys().next().value!);
+  }
+
+  /** Whether a nudge for this attempt (and, when it names one, this request) is waiting. */
+  has(key: string, requestId: string): boolean {
+    const nudge = this.#pending.get(key);
+    if (nudge?.requestId !== undefined && nudge.requestId !== requestId) {
+      this.#pending.delete(key);
+      return false;
+    }
+    return nudge !== undefined;
+  }
+
+  take(key: string): void {
+    this.#pending.delete(key);
+  }
+
+  know(key: string, status: 'queued' | 'running' | undefined): void {
+    if (status === undefined) this.#known.delete(key);
+    else this.#known.set(key, status);
+  }
+}
+
+/**
+ * How many status reads one wait phase may make, so that every phase the pipeline could ever run
+ * (each step's queue and run phase, for each of its job attempts) stays within
+ * {@link WAIT_EVENT_BUDGET}: a phase that has used its reads spreads the rest over its budget.
+ */
+export function readsPerPhase(maxJobAttemptsPerStep: readonly number[]): number {
+  const phases = 2 * maxJobAttemptsPerStep.reduce((sum, attempts) => sum + Math.max(1, attempts), 0);
+  return Math.max(MIN_READS_PER_PHASE, Math.min(MAX_READS_PER_PHASE, Math.floor(WAIT_EVENT_BUDGET / (EVENTS_PER_READ * Math.max(1, phases)))));
+}
+
+export function nudgeKey(stepId: string, attempt: number): string {
+  return `${stepId}#${attempt}`;
+}
+
+export interface JobWaitInput {
+  stepId: string;
+  attempt: number;
+  deploymentId: string;
+  requestId: string;
+  stepKind: string;
+  queueBudgetMs: number;
+  runBudgetMs: number;
+  timings: PipelineTimings;
+  /** From {@link readsPerPhase}: the most reads one phase may make. */
+  readsPerPhase: number;
+}
+
+export interface JobWaitHooks {
+  /** After every read that got an answer (progress: status word, queue position). */
+  onRead(read: ReadJobResult, statusReads: number, nextReadAtMs: number | undefined): void;
+  /** The job was first seen running: the run phase (and its budget) starts now. */
+  onRunning(): void;
+  /** A read was prompted by a webhook. */
+  onNudgedRead(): void;
+}
+
+export interface JobWaitOutcome {
+  result: FetchJobResultOutput;
+  status: 'completed' | 'cancelled';
+}
+
+/**
+ * Waits for a submitted job to end: queue phase, then run phase, each with its own budget counted
+ * in workflow time. Between reads it sleeps on a durable timer, which a webhook nudge cuts short.
+ * Reads start quick and slow down (polling), or settle at the backstop interval when webhooks are
+ * expected to announce the job's changes. A retryable read failure waits as the server asked.
+ */
+export async function waitForJob(read: (input: ReadJobInput) => Promise<ReadJobResult>, board: NudgeBoard, input: JobWaitInput, hooks: JobWaitHooks): Promise<JobWaitOutcome> {
+  const { timings } = input;
+  const key = nudgeKey(input.stepId, input.attempt);
+  const backstopMs = timings.webhookBackstopIntervalMs;
+  let phase: 'queue' | 'run' = 'queue';
+  let phaseStartedAtMs = Date.now();
+  let intervalMs = timings.pollInitialIntervalMs;
+  // The job was just accepted: it is queued, so the first read can wait one short interval.
+  let delayMs = timings.pollInitialIntervalMs;
+  let nudgedReads = 0;
+  let statusReads = 0;
+  let phaseReads = 0;
+  let pausedInReadsMs = 0;
+  board.know(key, 'queued');
+  try {
+    for (;;) {
+      const budgetMs = phase === 'queue' ? input.queueBudgetMs : input.runBudgetMs;
+      const remainingMs = budgetMs - (Date.now() - phaseStartedAtMs);
+      if (remainingMs < 0) throw budgetExceeded(input.requestId, phase, budgetMs, Date.now() - phaseStartedAtMs);
+      // Intervals are stretched so a phase never needs more than its share of reads (below); should
+      // it use them up anyway (nudges, retries), the last one waits for the budget's end.
+      const readsLeft = input.readsPerPhase - phaseReads;
+      const pauseMs = readsLeft <= 1 ? remainingMs + 1 : Math.max(0, Math.min(delayMs, remainingMs + 1));
+      const nudgeable = readsLeft > 1 && nudgedReads < MAX_NUDGED_READS_PER_PHASE;
+      let nudged = false;
+      let delayInRead: number | undefined;
+      // Pauses taken inside reads keep the workflow task open (signals and cancels wait for it to end):
+      // at most a second's worth in a row, then a timer lets the task complete.
+      if (pauseMs < MIN_TIMER_MS && pausedInReadsMs + pauseMs < MIN_TIMER_MS && !(nudgeable && board.has(key, input.requestId))) {
+        delayInRead = pauseMs;
+        pausedInReadsMs += pauseMs;
+      } else {
+        pausedInReadsMs = 0;
+        nudged = await condition(() => nudgeable && board.has(key, input.requestId), Math.max(1, pauseMs), { summary: `${input.stepId}: next status read of ${input.requestId}` });
+      }
+      board.take(key);
+      if (nudged) {
+        nudgedReads++;
+        hooks.onNudgedRead();
+      }
+      const answer = await read({
+        deploymentId: input.deploymentId,
+        requestId: input.requestId,
+        stepKind: input.stepKind,
+        ...(phase === 'run' ? { runStartedAtMs: phaseStartedAtMs } : {}),
+        ...(delayInRead ? { delayMs: delayInRead } : {}),
+      });
+      statusReads++;
+      phaseReads++;
+      if (answer.status === 'completed' || answer.status === 'cancelled') {
+        hooks.onRead(answer, statusReads, undefined);
+        if (!answer.result) throw ApplicationFailure.create({ type: STEP_FAILURE_TYPES.remoteApi, message: `RunComfy request ${input.requestId} ended without a readable result`, nonRetryable: true });
+        return { result: answer.result, status: answer.status };
+      }
+      if (answer.status === 'running' && phase === 'queue') {
+        phase = 'run';
+        phaseStartedAtMs = Date.now();
+        nudgedReads = 0;
+        phaseReads = 0;
+        intervalMs = timings.pollInitialIntervalMs;
+        board.know(key, 'running');
+        hooks.onRunning();
+      }
+      const phaseBudgetMs = phase === 'queue' ? input.queueBudgetMs : input.runBudgetMs;
+      const spreadMs = phaseBudgetMs / Math.max(1, input.readsPerPhase - READS_HELD_BACK);
+      const maxIntervalMs = Math.max(timings.pollInitialIntervalMs, Math.min(timings.pollMaxIntervalMs, phaseBudgetMs * BUDGET_FRACTION_PER_READ), spreadMs);
+      if (answer.status === 'unreadable') {
+        delayMs = Math.max(answer.retryAfterMs ?? 0, intervalMs);
+      } else {
+        // With webhooks, reads are a backstop: a lost webhook costs at most one backstop interval.
+        delayMs = backstopMs !== undefined ? Math.max(backstopMs, intervalMs) : intervalMs;
+      }
+      intervalMs = Math.min(intervalMs * INTERVAL_GROWTH, maxIntervalMs);
+      hooks.onRead(answer, statusReads, answer.status === 'unreadable' ? undefined : Date.now() + delayMs);
+    }
+  } finally {
+    board.take(key);
+    board.know(key, undefined);
+  }
+}
+
+function budgetExceeded(requestId: string, phase: 'queue' | 'run', budgetMs: number, elapsedMs: number): ApplicationFailure {
+  const queue = phase === 'queue';
+  return ApplicationFailure.create({
+    type: queue ? STEP_FAILURE_TYPES.queueBudgetExceeded : STEP_FAILURE_TYPES.runBudgetExceeded,
+    message: `RunComfy request ${requestId} was still ${queue ? 'queued' : 'running'} after ${formatDuration(elapsedMs)} (the ${phase} budget is ${formatDuration(budgetMs)})`,
+    nonRetryable: true,
+  });
+}
