@@ -102,7 +102,12 @@ async function main(): Promise<number> {
     const workerSettings = (profile: WorkerProfile): Record<string, string> =>
       profile === 'fixed-poll'
         ? { POLL_INITIAL_INTERVAL_MS: String(options.overhead.pollIntervalMs), POLL_MAX_INTERVAL_MS: String(options.overhead.pollIntervalMs) }
-        : { COPY_PART_SIZE_MB: String(options.copy.partSizeMib), COPY_QUEUE_SIZE: String(options.copy.queueSize) };
+        : {
+            COPY_PART_SIZE_MB: String(options.copy.partSizeMib),
+            COPY_QUEUE_SIZE: String(options.copy.queueSize),
+            // The copy section's files may exceed the worker's default MAX_OUTPUT_BYTES (2 GiB).
+            ...(Math.max(0, ...options.copy.sizesBytes) > 2 * 1024 ** 3 ? { MAX_OUTPUT_BYTES: String(Math.max(...options.copy.sizesBytes)) } : {}),
+          };
     const faceImageUrl = await storeFaceImage(liveStack.store, `inputs/bench-${runId}/face.png`);
     const context: BenchContext = {
       options,
