@@ -15,7 +15,8 @@ import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { runToCompletion } from '../src/devstack/supervised-process.js';
 import { resolveCephBinaries } from '../src/devstack/tool-paths.js';
 import type { PipelineSpec } from '../src/pipeline/spec.js';
-import { pipelineWorkflowId } from '../src/contract/pipeline-contract.js';
+import { pipelineWorkflowId, PIPELINE_WORKFLOW_TYPE, type PipelineResult } from '../src/contract/pipeline-contract.js';
+import type { generationPipeline } from '../src/workflows/generation-pipeline.js';
 import { DEFAULT_STAGING_PREFIX } from '../src/storage/object-store.js';
 import { resetEmulator, type BenchContext } from './context.js';
 import { startUsage, type StackUsage } from './measure.js';
@@ -23,7 +24,7 @@ import { round } from './proc-stats.js';
 import type { RawUploadInput, RawUploadOutput } from './raw-upload.js';
 import { REPO_ROOT } from './stack.js';
 import { GIB, MIB, sleep } from './stats.js';
-import { activityTimes, runPipelineBatch } from './temporal-pipelines.js';
+import { activityTimes } from './temporal-pipelines.js';
 
 export interface CopyMeasurement {
   bytes: number;
@@ -99,19 +100,14 @@ async function measureSize(context: BenchContext, bytes: number, index: number):
   context.log(`copy: ${Math.round(bytes / MIB)} MiB through the worker`);
   const usage = startUsage(stack, worker, options.sampleMs);
   const watcher = watchBucket(context, `pipelines/${pipelineId}/`, 50);
-  const batch = await runPipelineBatch({ client: stack.client, taskQueue: worker.taskQueue, specs: [spec], startConcurrency: 1, timeoutMs: 30 * 60_000 });
+  // One pipeline: wait on its result, not on a visibility count (on a loaded machine a count read
+  // right after the start can miss the new execution and report the batch drained).
+  const handle = await stack.client.workflow.start<typeof generationPipeline>(PIPELINE_WORKFLOW_TYPE, { taskQueue: worker.taskQueue, workflowId: pipelineWorkflowId(pipelineId), args: [{ spec }] });
+  const result = (await handle.result()) as PipelineResult;
   const seen = await watcher.stop();
   const workerUsage = usage.stop();
-  const execution = batch.executions[0]!;
-  const output = execution.result?.steps[0]?.outputs[0];
-  if (!output || execution.result?.status !== 'succeeded') {
-    // Say why: the failure's message (and its cause's), as the workflow recorded it.
-    const why = await stack.client.workflow.getHandle(execution.workflowId).result().then(
-      () => '',
-      (error: Error) => `: ${error.message}${error.cause instanceof Error ? ` (${error.cause.message}${error.cause.cause instanceof Error ? `; ${error.cause.cause.message}` : ''})` : ''}`,
-    );
-    throw new Error(`the copy pipeline ended ${execution.status}${why}`);
-  }
+  const output = result.steps[0]?.outputs[0];
+  if (!output || result.status !== 'succeeded') throw new Error(`the copy pipeline ended ${result.status}`);
   const persist = await activityTimes(stack.client, pipelineWorkflowId(pipelineId), 'persistOutputs');
   if (!persist) throw new Error('persistOutputs is missing from the history');
   const persistMs = persist.closedAtMs - persist.startedAtMs;

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PipelineClient } from '../src/client/index.js';
 import { injectFault, patiently, type FaultContext, type InjectedFault, type PipelineRecord } from './faults.js';
-import { checkInvariants, type PipelineVerdict, type Violation } from './invariants.js';
+import { checkInvariants, type PipelineVerdict, type Violation, type WaitingFigures } from './invariants.js';
 import { replayCommand, type ChaosOptions, type FaultKind } from './options.js';
 import { Prng } from './prng.js';
 import { startChaosStack, TASK_QUEUES, type ChaosStack, type SubmitPolicy } from './stack.js';
@@ -24,6 +24,8 @@ export interface ChaosSummary {
   violations: Violation[];
   /** Jobs RunComfy accepted whose request id the service never learned (answers lost by a fault). */
   orphanJobs: number;
+  /** How quickly the ends of jobs were read, status reads, the longest history. */
+  waiting: WaitingFigures;
   /** `pending` until backend callbacks exist to check. */
   callbacks: 'checked' | 'pending';
   durationSeconds: number;
@@ -169,6 +171,7 @@ export function runCampaign(options: ChaosOptions, log: (line: string) => void):
       await stack.admin.clearFaults();
       for (const fault of faults) if (fault.lingers && fault.endMs === undefined) fault.endMs = Date.now();
       await stack.s3.startGateway();
+      await stack.startReceiver();
       for (const slot of stack.workers) stack.startWorker(slot);
       log(`fault window over; waiting up to ${options.drainMinutes} min for pipelines to close`);
 
@@ -213,6 +216,7 @@ export function runCampaign(options: ChaosOptions, log: (line: string) => void):
         faults: faultCounts,
         outcomes,
         violations: result.violations,
+        waiting: result.waiting,
         orphanJobs: result.orphanJobs,
         callbacks: result.callbacks,
         durationSeconds: Math.round((Date.now() - begunAt) / 1000),

@@ -10,6 +10,7 @@ import type { Prng } from './prng.js';
 import { LARGE_DEPLOYMENT, type ChaosStack, type SubmitPolicy } from './stack.js';
 import type { PlannedPipeline } from './workload.js';
 import { pipelineMarker } from './workload.js';
+import { webhookInjectors } from './webhook-faults.js';
 
 export interface CancelRecord {
   method: 'signal' | 'temporal';
@@ -74,7 +75,7 @@ export async function patiently<T>(what: () => Promise<T>, budgetMs = 60_000): P
   }
 }
 
-async function sleepUnlessWinding(ctx: FaultContext, ms: number): Promise<void> {
+export async function sleepUnlessWinding(ctx: FaultContext, ms: number): Promise<void> {
   const end = Date.now() + ms;
   while (Date.now() < end && !ctx.winding.down) await sleep(Math.min(500, end - Date.now()));
 }
@@ -86,7 +87,7 @@ function withInfraLock(ctx: FaultContext, work: () => Promise<void>): Promise<vo
 }
 
 /** A started pipeline that has not closed yet (checked with Temporal), or undefined. */
-async function pickRunningPipeline(ctx: FaultContext, prng: Prng): Promise<PipelineRecord | undefined> {
+export async function pickRunningPipeline(ctx: FaultContext, prng: Prng): Promise<PipelineRecord | undefined> {
   // The most recently started ones: older pipelines have mostly closed by now.
   const started = [...ctx.records.values()]
     .filter((r) => r.startedAtMs !== undefined)
@@ -256,6 +257,7 @@ const injectors: Record<FaultKind, Injector> = {
       fault.detail = `start again${differentSpec ? ' with a different spec' : ''}: ${entry.error}`;
     }
   },
+  ...webhookInjectors,
 };
 
 /** Step states a cancel may aim at: the moments where races hide. */

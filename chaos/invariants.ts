@@ -11,6 +11,10 @@ import type { InjectedFault, PipelineRecord } from './faults.js';
 import type { ChaosStack, SubmitPolicy } from './stack.js';
 import { pipelineMarker } from './workload.js';
 import { checkCallbacks, type CallbackFormat, type ReceivedCallback } from './callbacks.js';
+import { checkReplays } from './replay-check.js';
+import { checkAttempts, checkForgedRefused, checkHistory, checkWebhooksEffective, percentile, WAITING_INVARIANTS, webhookTokens, type SlowestQuiet, type WaitingFigures, type WaitingProblem, describeDeliveries } from './waiting-invariants.js';
+
+export type { WaitingFigures } from './waiting-invariants.js';
 
 export const INVARIANTS = [
   'pipeline-started',
@@ -24,6 +28,7 @@ export const INVARIANTS = [
   'no-secrets',
   'duplicate-start',
   'callbacks',
+  ...WAITING_INVARIANTS,
 ] as const;
 export type InvariantName = (typeof INVARIANTS)[number];
 
@@ -60,6 +65,9 @@ interface HistoryFacts {
   submitsScheduled: { eventId: number; atMs: number }[];
   lastPersistCompletedEventId?: number;
   closeEventId?: number;
+  /** Event counts for the history bound: all events, signals received, awaitJob activities scheduled. */
+  counts: { events: number; signals: number; sentSignals: number; awaitJobScheduled: number };
+  raw: Awaited<ReturnType<ReturnType<PipelineClient['client']['workflow']['getHandle']>['fetchHistory']>>;
 }
 
 function eventMs(time: { seconds?: unknown; nanos?: number | null } | null | undefined): number {
@@ -88,12 +96,14 @@ function historyText(history: unknown): string {
 
 async function readHistory(client: PipelineClient, workflowId: string): Promise<HistoryFacts> {
   const history = await client.client.workflow.getHandle(workflowId).fetchHistory();
-  const facts: HistoryFacts = { text: historyText(history), submitsScheduled: [] };
+  const facts: HistoryFacts = { text: historyText(history), submitsScheduled: [], counts: { events: history.events?.length ?? 0, signals: 0, sentSignals: 0, awaitJobScheduled: 0 }, raw: history };
   const activityTypes = new Map<string, string>();
   for (const event of history.events ?? []) {
     const eventId = Number(String(event.eventId ?? 0));
     const atMs = eventMs(event.eventTime);
     const signaled = event.workflowExecutionSignaledEventAttributes;
+    if (signaled) facts.counts.signals += 1;
+    if (event.signalExternalWorkflowExecutionInitiatedEventAttributes) facts.counts.sentSignals += 1;
     if (signaled?.signalName === 'cancelPipeline' && !facts.cancelEvent) facts.cancelEvent = { eventId, atMs, how: 'signal' };
     if (event.workflowExecutionCancelRequestedEventAttributes && !facts.cancelEvent) facts.cancelEvent = { eventId, atMs, how: 'temporal' };
     if (event.workflowTaskStartedEventAttributes && facts.cancelEvent && eventId > facts.cancelEvent.eventId && facts.cancelSeenAtMs === undefined) facts.cancelSeenAtMs = atMs;
@@ -102,6 +112,7 @@ async function readHistory(client: PipelineClient, workflowId: string): Promise<
       const type = scheduled.activityType?.name ?? '';
       activityTypes.set(String(eventId), type);
       if (type === 'submitJob') facts.submitsScheduled.push({ eventId, atMs });
+      if (type === 'awaitJob') facts.counts.awaitJobScheduled += 1;
     }
     const completed = event.activityTaskCompletedEventAttributes;
     if (completed && activityTypes.get(String(completed.scheduledEventId ?? '')) === 'persistOutputs') facts.lastPersistCompletedEventId = eventId;
@@ -131,6 +142,7 @@ export interface CheckInput {
 
 export interface CheckResult {
   violations: Violation[];
+  waiting: WaitingFigures;
   verdicts: PipelineVerdict[];
   /** Jobs RunComfy accepted whose request id the service never learned (lost answers). */
   orphanJobs: number;
@@ -145,6 +157,20 @@ export async function checkInvariants(input: CheckInput): Promise<CheckResult> {
   };
   const verdicts: PipelineVerdict[] = [];
   const ledger = await stack.admin.jobs();
+  const ledgerById = new Map(ledger.map((job) => [job.request_id, job]));
+  const deliveries = await stack.admin.webhookDeliveries();
+  const backstopMs = stack.webhooks?.backstopMs;
+  const addWaiting = (problems: WaitingProblem[]): void => {
+    for (const p of problems) violate(p.invariant, p.pipelineId, p.evidence);
+  };
+  const quietLatencies: number[] = [];
+  let jobsMeasured = 0;
+  let statusReads = 0;
+  let nudgedReads = 0;
+  let maxHistory = { pipelineId: '-', events: 0, signals: 0 };
+  const pipelineOfRequest = new Map<string, string>();
+  const histories = new Map<string, HistoryFacts['raw']>();
+  let slowestQuiet: SlowestQuiet | undefined;
   const jobsOf = (pipelineId: string): JobSummary[] => {
     const marker = pipelineMarker(pipelineId);
     const keyPart = `pipelines/${pipelineId}/`;
@@ -159,7 +185,7 @@ export async function checkInvariants(input: CheckInput): Promise<CheckResult> {
     forcePathStyle: true,
     credentials: { accessKeyId: stack.s3.accessKeyId, secretAccessKey: stack.s3.secretAccessKey },
   });
-  const secrets = [stack.runcomfyToken, stack.s3.secretAccessKey, ...(input.callbacks ? [input.callbacks.secret] : [])];
+  const secrets = [stack.runcomfyToken, stack.s3.secretAccessKey, ...(input.callbacks ? [input.callbacks.secret] : []), ...(stack.webhooks ? [stack.webhooks.secret] : []), ...webhookTokens(deliveries)];
   const leakPatterns = [/X-Amz-Signature=/i, /X-Amz-Credential=/i, /X-Amz-Security-Token=/i, /Bearer [A-Za-z0-9._-]{8,}/];
   const findLeak = (text: string): string | undefined => {
     for (const secret of secrets) if (text.includes(secret)) return `a credential (${secret.slice(0, 6)}…)`;
@@ -196,6 +222,17 @@ export async function checkInvariants(input: CheckInput): Promise<CheckResult> {
         continue;
       }
       const history = await readHistory(client, workflowId);
+      histories.set(workflowId, history.raw);
+      for (const step of view.steps) for (const attempt of step.attempts) if (attempt.requestId) pipelineOfRequest.set(attempt.requestId, pipelineId);
+      const waited = checkAttempts(pipelineId, view.steps, ledgerById, input.faults, backstopMs);
+      addWaiting(waited.problems);
+      addWaiting(checkHistory(pipelineId, history.counts, view.steps));
+      quietLatencies.push(...waited.quietLatenciesMs);
+      if (waited.slowestQuiet && waited.slowestQuiet.latencyMs > (slowestQuiet?.latencyMs ?? -1)) slowestQuiet = waited.slowestQuiet;
+      jobsMeasured += waited.latenciesMs.length;
+      statusReads += waited.statusReads;
+      nudgedReads += waited.nudgedReads;
+      if (history.counts.events > maxHistory.events) maxHistory = { pipelineId, events: history.counts.events, signals: history.counts.signals };
       const outcome: PipelineVerdict['outcome'] = view.status === 'succeeded' ? 'succeeded' : view.status === 'cancelled' || view.runStatus === 'CANCELLED' ? 'cancelled' : 'failed';
       const failureType = view.failure?.failureType;
       verdicts.push({ pipelineId, outcome, ...(failureType ? { failureType } : {}) });
@@ -366,11 +403,37 @@ export async function checkInvariants(input: CheckInput): Promise<CheckResult> {
       if (leak) violate('no-secrets', '-', `worker log ${file} holds ${leak}`);
     }
   }
+  for (const file of stack.receiverLogs) {
+    let text = '';
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch {
+      continue;
+    }
+    const leak = findLeak(text);
+    if (leak) violate('no-secrets', '-', `webhook receiver log ${file} holds ${leak}`);
+  }
+  addWaiting(checkWebhooksEffective(quietLatencies, backstopMs));
+  for (const problem of await checkReplays({ bundlePath: stack.bundlePath }, histories)) violate('replays', problem.pipelineId, problem.evidence);
+  addWaiting(checkForgedRefused(deliveries, (requestId) => pipelineOfRequest.get(requestId) ?? '-'));
+  const waiting: WaitingFigures = {
+    webhooks: backstopMs !== undefined,
+    jobsMeasured,
+    quietJobs: quietLatencies.length,
+    quietLatencyMs: { p50: percentile(quietLatencies, 0.5), p95: percentile(quietLatencies, 0.95), max: percentile(quietLatencies, 1) },
+    statusReads,
+    nudgedReads,
+    maxHistoryEvents: maxHistory,
+    ...(slowestQuiet
+      ? { slowestQuiet: { ...slowestQuiet, deliveries: describeDeliveries(deliveries.filter((d) => d.request_id === slowestQuiet!.requestId), slowestQuiet.endedAtMs) } }
+      : {}),
+    forgedCalls: deliveries.filter((d) => d.kind === 'forged_token' || d.kind === 'forged_request').length,
+  };
   if (input.callbacks) {
     const closed = verdicts.filter((v) => v.outcome !== 'running' && v.outcome !== 'not-started').map((v) => v.pipelineId);
     for (const problem of checkCallbacks(input.callbacks.format, input.callbacks.received, closed, { sequences: input.callbacks.sequences })) violate('callbacks', problem.pipelineId, problem.evidence);
   }
-  return { violations, verdicts, orphanJobs, callbacks: input.callbacks ? 'checked' : 'pending' };
+  return { violations, waiting, verdicts, orphanJobs, callbacks: input.callbacks ? 'checked' : 'pending' };
 }
 
 function pipelineOfKey(key: string | undefined, records: Map<string, PipelineRecord>): string {

@@ -21,8 +21,15 @@ export const FAULT_KINDS = [
   'cancel-signal',
   'cancel-temporal',
   'duplicate-start',
+  'webhook-loss',
+  'webhook-forgery',
+  'receiver-down',
+  'nudge-storm',
 ] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
+
+/** Faults on the webhook path: they mean nothing with webhooks off (a nudge storm does: a nudge prompts a read either way). */
+export const WEBHOOK_FAULT_KINDS: ReadonlySet<FaultKind> = new Set(['webhook-loss', 'webhook-forgery', 'receiver-down']);
 
 export interface ChaosOptions {
   seed: number;
@@ -41,6 +48,11 @@ export interface ChaosOptions {
    * leaves out the sequence check; `off` sends no callbacks.
    */
   callbacks: 'all' | 'terminal' | 'off';
+  /**
+   * Webhooks as nudges: `on` (default) gives every worker its own in-worker receiver and has RunComfy
+   * call one of them or the shared standalone receiver; `off` finds every job's end by polling alone.
+   */
+  webhooks: 'on' | 'off';
   /** Share (0..1) of pipelines started on the resubmit-policy task queue. */
   resubmitShare: number;
   /** Share (0..1) of face-swapping pipelines whose face is uploaded with the client (its r2:// reference in the spec) instead of a data URI. */
@@ -66,6 +78,7 @@ export const USAGE = `usage: npm run chaos -- --seed <n> --minutes <m> [options]
   --faults-per-minute <k>      faults injected per minute (default 8)
   --workers <w>                worker processes on the main task queue (default 2, at least 2)
   --resubmit-workers <w>       worker processes on the resubmit-policy queue (default 1; 0 = none)
+  --webhooks <on|off>          RunComfy webhooks as nudges with polling as the backstop (default on), or polling alone
   --callbacks <all|terminal|off>  backend callbacks to a flaky receiver: check all (default), only the terminal event, or none
   --resubmit-share <share>     share of pipelines on the resubmit-policy queue (default 0.3)
   --faults <list>              comma-separated fault kinds (default: all), or "all"
@@ -108,6 +121,7 @@ export function parseChaosArgs(argv: readonly string[]): ChaosOptions {
     uploadedInputs: 0.25,
     resubmitShare: 0.3,
     callbacks: 'all',
+    webhooks: 'on',
     drainMinutes: 5,
     maxOutageSeconds: 60,
     json: false,
@@ -151,6 +165,12 @@ export function parseChaosArgs(argv: readonly string[]): ChaosOptions {
         options.callbacks = raw;
         break;
       }
+      case '--webhooks': {
+        const raw = value();
+        if (raw !== 'on' && raw !== 'off') throw new UsageError(`--webhooks: expected on or off, got "${raw ?? ''}"`);
+        options.webhooks = raw;
+        break;
+      }
       case '--resubmit-share':
         options.resubmitShare = numberFlag(flag, value(), { min: 0, max: 1 });
         break;
@@ -183,6 +203,12 @@ export function parseChaosArgs(argv: readonly string[]): ChaosOptions {
   const parsed = { ...defaults, ...options } as ChaosOptions;
   // Without resubmit workers the default share has nowhere to go: everything runs on the main queue.
   if (options.resubmitShare === undefined && parsed.resubmitWorkers === 0) parsed.resubmitShare = 0;
+  const webhookFaults = parsed.faults.filter((k) => WEBHOOK_FAULT_KINDS.has(k));
+  // Only explicit choices are refused; the default "all" simply leaves them out without webhooks.
+  if (parsed.webhooks === 'off' && options.faults !== undefined && webhookFaults.length > 0) {
+    throw new UsageError(`--faults: ${webhookFaults.join(', ')} need --webhooks on`);
+  }
+  if (parsed.webhooks === 'off') parsed.faults = parsed.faults.filter((k) => !WEBHOOK_FAULT_KINDS.has(k));
   if (parsed.resubmitShare > 0 && parsed.resubmitWorkers === 0) throw new UsageError('--resubmit-share: pipelines on the resubmit queue need --resubmit-workers of at least 1');
   return parsed;
 }
@@ -199,6 +225,7 @@ export function replayCommand(o: ChaosOptions): string {
     `--resubmit-workers ${o.resubmitWorkers}`,
     `--resubmit-share ${o.resubmitShare}`,
     `--callbacks ${o.callbacks}`,
+    `--webhooks ${o.webhooks}`,
     `--faults ${o.faults.length > 0 ? o.faults.join(',') : 'none'}`,
     `--large-output-mib ${o.largeOutputMiB}`,
     `--uploaded-inputs ${o.uploadedInputs}`,

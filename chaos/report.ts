@@ -18,6 +18,9 @@ export function renderSummary(s: ChaosSummary): string {
     table('outcome', Object.entries(s.outcomes).sort(([a], [b]) => a.localeCompare(b))),
     '',
     `jobs accepted but unknown to the service (lost answers): ${s.orphanJobs}`,
+    `waiting (webhooks ${s.waiting.webhooks ? 'on' : 'off'}): job end → read, ${s.waiting.quietJobs} of ${s.waiting.jobsMeasured} jobs with no fault near them: p50 ${s.waiting.quietLatencyMs.p50} ms, p95 ${s.waiting.quietLatencyMs.p95} ms, max ${s.waiting.quietLatencyMs.max} ms`,
+    ...(s.waiting.slowestQuiet ? [`slowest quiet job: ${s.waiting.slowestQuiet.requestId} (${s.waiting.slowestQuiet.pipelineId}) read ${s.waiting.slowestQuiet.latencyMs} ms after its end; webhooks: ${s.waiting.slowestQuiet.deliveries ?? '?'}`] : []),
+    `status reads ${s.waiting.statusReads} (${s.waiting.nudgedReads} prompted by a nudge); forged webhook calls ${s.waiting.forgedCalls}; longest history ${s.waiting.maxHistoryEvents.events} events (${s.waiting.maxHistoryEvents.signals} signals, ${s.waiting.maxHistoryEvents.pipelineId})`,
     `callbacks invariant: ${s.callbacks === 'pending' ? 'pending (backend callbacks are not available yet)' : 'checked'}`,
     '',
   ];

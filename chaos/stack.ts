@@ -8,6 +8,8 @@ import { join } from 'node:path';
 import { EmulatorAdminClient } from '../src/emulator/admin-client.js';
 import { PROJECT_ROOT, ensureLocalTools, prebundleWorkflows, startLocalStack, type LocalStack } from '../src/devstack/local-stack.js';
 import { SupervisedProcess } from '../src/devstack/supervised-process.js';
+import { getFreePorts } from '../src/devstack/ports.js';
+import { newWebhookSecret, WEBHOOK_BACKSTOP_MS, webhookReceiverEnv, webhookWorkerEnv, type WebhookPlan } from './webhook-stack.js';
 import type { ChaosOptions } from './options.js';
 
 export const FIXTURE_WORKFLOWS_DIR = join(PROJECT_ROOT, 'test', 'fixtures', 'comfy');
@@ -29,6 +31,8 @@ export type SubmitPolicy = keyof typeof TASK_QUEUES;
 export interface WorkerSlot {
   readonly index: number;
   readonly policy: SubmitPolicy;
+  /** Port of this slot's in-worker webhook receiver: the same for every generation, so a killed worker's URL comes back with its successor. */
+  readonly webhookPort?: number;
   generation: number;
   proc: SupervisedProcess | undefined;
   readonly logFiles: string[];
@@ -44,11 +48,21 @@ export interface ChaosStack {
   readonly s3: NonNullable<LocalStack['s3']>;
   readonly workers: WorkerSlot[];
   readonly registryPath: string;
+  /** The workflow bundle every worker runs (histories are replayed against it). */
+  readonly bundlePath: string;
   /** Deployment key → RunComfy deployment id. */
   readonly deploymentIds: Record<string, string>;
   startWorker(slot: WorkerSlot): void;
   /** SIGTERM (graceful drain) or SIGKILL; resolves once the process is gone. */
   stopWorker(slot: WorkerSlot, signal: 'SIGTERM' | 'SIGKILL'): Promise<void>;
+  /** The webhook set-up, when webhooks are on: which URL each worker signs, the shared receiver. */
+  readonly webhooks?: WebhookPlan;
+  /** Starts the shared standalone receiver (no-op while it runs) and waits until it answers. */
+  startReceiver(): Promise<void>;
+  /** Log files of every standalone receiver generation (searched for leaked secrets). */
+  readonly receiverLogs: readonly string[];
+  /** Stops the shared standalone receiver (SIGKILL or a graceful SIGTERM). */
+  stopReceiver(signal: 'SIGTERM' | 'SIGKILL'): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -90,6 +104,10 @@ export async function startChaosStack(options: ChaosOptions, workDir: string, lo
         timing: { durationMs: 1_500, jitterMs: 1_000, coldStartMs: 0 },
         scaling: { minInstances: 1, maxInstances: 6, queueSize: 3, keepWarmSeconds: 60 },
         allowHttpInputUrls: true,
+        // Webhooks to the loopback receivers; retries span about 20 s, so a receiver down for a
+        // few seconds costs only latency and a longer outage ends on the backstop read.
+        allowHttpWebhooks: options.webhooks === 'on',
+        webhook: { maxAttempts: 8, initialBackoffMs: 500, maxBackoffMs: 5_000, timeoutMs: 5_000, duplicates: 0, reorder: false, lossRate: 0, forged: 0 },
         randomSeed: options.seed,
         log: () => undefined,
       },
@@ -105,7 +123,20 @@ export async function startChaosStack(options: ChaosOptions, workDir: string, lo
   await admin.addDeployment({ name: LARGE_DEPLOYMENT.name, id: LARGE_DEPLOYMENT.id, workflow_api_json: largeGraph as never, min_instances: 1, max_instances: 4 });
   if (options.largeOutputMiB > 0) await admin.updateDeploymentConfig(LARGE_DEPLOYMENT.id, { outputSizeBytes: options.largeOutputMiB * 1024 * 1024 });
 
-  const workerEnv = (policy: SubmitPolicy): NodeJS.ProcessEnv => ({
+  const slotCount = options.workers + options.resubmitWorkers;
+  const webhooks: WebhookPlan | undefined =
+    options.webhooks === 'on'
+      ? await (async () => {
+          const ports = await getFreePorts(slotCount + 1);
+          return { secret: newWebhookSecret(), receiverPort: ports[slotCount]!, slotPorts: ports.slice(0, slotCount), backstopMs: WEBHOOK_BACKSTOP_MS };
+        })()
+      : undefined;
+
+  const workerEnv = (slot: WorkerSlot): NodeJS.ProcessEnv => ({
+    ...baseWorkerEnv(slot.policy),
+    ...(webhooks ? webhookWorkerEnv(webhooks, slot.index) : {}),
+  });
+  const baseWorkerEnv = (policy: SubmitPolicy): NodeJS.ProcessEnv => ({
     PATH: process.env.PATH,
     HOME: process.env.HOME,
     TEMPORAL_ADDRESS: temporal.address,
@@ -148,8 +179,9 @@ export async function startChaosStack(options: ChaosOptions, workDir: string, lo
   });
 
   const workers: WorkerSlot[] = [];
-  for (let i = 0; i < options.workers; i += 1) workers.push({ index: workers.length, policy: 'fail', generation: 0, proc: undefined, logFiles: [] });
-  for (let i = 0; i < options.resubmitWorkers; i += 1) workers.push({ index: workers.length, policy: 'resubmit', generation: 0, proc: undefined, logFiles: [] });
+  const slotOf = (policy: SubmitPolicy): WorkerSlot => ({ index: workers.length, policy, generation: 0, proc: undefined, logFiles: [], ...(webhooks ? { webhookPort: webhooks.slotPorts[workers.length]! } : {}) });
+  for (let i = 0; i < options.workers; i += 1) workers.push(slotOf('fail'));
+  for (let i = 0; i < options.resubmitWorkers; i += 1) workers.push(slotOf('resubmit'));
 
   const startWorker = (slot: WorkerSlot): void => {
     if (slot.proc && !slot.proc.hasExited) return;
@@ -161,7 +193,7 @@ export async function startChaosStack(options: ChaosOptions, workDir: string, lo
       command: process.execPath,
       args: ['--import', 'tsx', join(PROJECT_ROOT, 'src', 'worker.ts')],
       cwd: PROJECT_ROOT,
-      env: workerEnv(slot.policy),
+      env: workerEnv(slot),
       logFile,
     });
   };
@@ -175,6 +207,35 @@ export async function startChaosStack(options: ChaosOptions, workDir: string, lo
       await proc.stop(15_000);
     }
   };
+  let receiver: SupervisedProcess | undefined;
+  let receiverGeneration = 0;
+  const receiverLogs: string[] = [];
+  const startReceiver = async (): Promise<void> => {
+    if (!webhooks || (receiver && !receiver.hasExited)) return;
+    receiverGeneration += 1;
+    const logFile = join(workDir, 'logs', `webhook-receiver-${receiverGeneration}.log`);
+    receiverLogs.push(logFile);
+    receiver = new SupervisedProcess({
+      name: 'webhook-receiver',
+      command: process.execPath,
+      args: ['--import', 'tsx', join(PROJECT_ROOT, 'src', 'webhooks', 'main.ts')],
+      cwd: PROJECT_ROOT,
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, TEMPORAL_ADDRESS: temporal.address, TEMPORAL_NAMESPACE: temporal.namespace, ...webhookReceiverEnv(webhooks) },
+      logFile,
+    });
+    await waitForHealth(`http://127.0.0.1:${webhooks.receiverPort}/healthz`, receiver, 60_000);
+  };
+  const stopReceiver = async (signal: 'SIGTERM' | 'SIGKILL'): Promise<void> => {
+    const proc = receiver;
+    if (!proc || proc.hasExited) return;
+    if (signal === 'SIGKILL') {
+      proc.killGroup('SIGKILL');
+      await proc.waitForExit();
+    } else {
+      await proc.stop(10_000);
+    }
+  };
+  await startReceiver();
   for (const slot of workers) startWorker(slot);
 
   let stopping: Promise<void> | undefined;
@@ -188,15 +249,36 @@ export async function startChaosStack(options: ChaosOptions, workDir: string, lo
     s3,
     workers,
     registryPath,
+    bundlePath,
     deploymentIds,
     startWorker,
     stopWorker,
+    ...(webhooks ? { webhooks } : {}),
+    receiverLogs,
+    startReceiver,
+    stopReceiver,
     stop() {
       stopping ??= (async () => {
-        await Promise.allSettled(workers.map((slot) => slot.proc?.stop(8_000)));
+        await Promise.allSettled([...workers.map((slot) => slot.proc?.stop(8_000)), receiver?.stop(8_000)]);
         await local.stop();
       })();
       return stopping;
     },
   };
+}
+
+/** Polls a health URL until it answers 200; fails early when the process exits. */
+async function waitForHealth(url: string, proc: SupervisedProcess, budgetMs: number): Promise<void> {
+  const deadline = Date.now() + budgetMs;
+  while (Date.now() < deadline) {
+    if (proc.hasExited) throw new Error(`the webhook receiver exited before answering ${url}`);
+    try {
+      const response = await fetch(url, { signal: AbortSignal.timeout(1_000) });
+      if (response.ok) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`the webhook receiver did not answer ${url} within ${budgetMs} ms`);
 }

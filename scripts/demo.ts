@@ -31,6 +31,8 @@ import {
 } from '../src/devstack/local-stack.js';
 import { defaultPipelineSpec, validatePipelineSpec } from '../src/pipeline/index.js';
 import { MissingToolError } from '../src/devstack/tool-paths.js';
+import { getFreePort } from '../src/devstack/ports.js';
+import { DEFAULT_WEBHOOK_PATH, type WebhookSettings } from '../src/webhooks/config.js';
 import { loadRegistryFileSync } from '../src/pipeline/registry-file.js';
 import { CANCEL_WAIT_MS, demoEnvSchema, PRESIGN_TTL_SECONDS, USAGE, UsageError, parseFlags, type DemoEnv, type DemoFlags } from './demo/options.js';
 import { describeError, emitJson, InterruptedError, isUserError, printOutputs, readFaceImage, realWorkflowUrl, stackAccess, toReport, tuneEmulator } from './demo/report.js';
@@ -163,6 +165,8 @@ async function main(): Promise<number> {
                 // Jobs download their input images, as on RunComfy: a bad presigned URL fails the step.
                 fetchInputUrls: true,
                 allowHttpInputUrls: true,
+                // Webhooks to the worker's own receiver on loopback (RunComfy itself needs https).
+                allowHttpWebhooks: true,
               },
             }
           : {}),
@@ -210,7 +214,10 @@ async function main(): Promise<number> {
       { temporal: { address: temporalAddress, namespace, taskQueue, ...temporalAuth }, runcomfy, store: storeConfig, registryPath, workflowBundlePath: bundleResult.value },
       { pollInitialIntervalMs: flags.pollIntervalMs, pollMaxIntervalMs: Math.max(flags.pollIntervalMs, 2_000), shutdownGraceMs: 5_000 },
     );
-    const config = { ...plainConfig, payloadKeys: { keys: encryption.keys } };
+    // On the local emulator, jobs announce their ends by webhook to a receiver inside the worker.
+    const webhooks = local.emulator ? await demoWebhooks() : undefined;
+    const config = { ...plainConfig, payloadKeys: { keys: encryption.keys }, ...(webhooks ? { webhooks } : {}) };
+    if (webhooks) out.log(`webhooks on: jobs announce their ends to the worker's receiver at ${webhooks.publicUrl}`);
     worker = await startInProcessWorker({ config, registry, heartbeatThrottleMs: 250 });
     // A worker that stops on its own (a fatal error) would leave the pipeline waiting forever.
     const workerStopped = new AbortController();
@@ -331,3 +338,17 @@ async function followPipeline(
 const code = await main();
 // gRPC channels and sockets can linger for seconds after close; the demo is done.
 process.exit(code);
+
+/** Webhooks for a demo on the local emulator: a receiver in the worker, on a free loopback port. */
+async function demoWebhooks(): Promise<WebhookSettings> {
+  const port = await getFreePort();
+  return {
+    publicUrl: `http://127.0.0.1:${port}${DEFAULT_WEBHOOK_PATH}`,
+    secrets: [randomBytes(32).toString('base64url')],
+    path: DEFAULT_WEBHOOK_PATH,
+    maxBodyBytes: 1024 * 1024,
+    backstopIntervalMs: 10_000,
+    port,
+    host: '127.0.0.1',
+  };
+}

@@ -58,9 +58,11 @@ export function createPersistOutputs(deps: ActivityDeps) {
               // Staging named after the output key (pipeline, step, file): a retry clears what a crash left.
               stagingName: key,
               signal: ctx.cancellationSignal,
+              // Called for every chunk (tens of thousands per GiB): it only moves the figure the
+              // ticker heartbeats. Each heartbeat goes through the SDK's heartbeat pipeline (and,
+              // one at a time, a payload encoding and the native bridge): not a per-chunk cost.
               onProgress: (bytes) => {
                 progress.bytesCopied = bytesBefore + bytes;
-                ctx.heartbeat(progress);
               },
             }),
           ctx.cancellationSignal,

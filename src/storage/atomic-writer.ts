@@ -16,13 +16,13 @@ import {
   UploadPartCopyCommand,
 } from '@aws-sdk/client-s3';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
 import { randomUUID } from 'node:crypto';
-import { Readable } from 'node:stream';
 import { contentDispositionFor, SNIFF_BYTES } from './content-sniff.js';
 import { isObjectStoreError, ObjectStoreRequestError } from './errors.js';
 import { MAX_PARTS } from './memory-budget.js';
+import { startMultipartUpload, uploadOnePart, uploadParts, type Call } from './part-upload.js';
 import { findUnfinishedUploads, resumeUpload, type UnfinishedUpload } from './resumable-upload.js';
+import { unsignedPartsAllowed } from './s3-client.js';
 import { toObjectStoreRequestError } from './s3-errors.js';
 import { abortedError, type StreamMeter } from './stream-meter.js';
 
@@ -35,9 +35,6 @@ export const OBJECT_METADATA_KEYS = {
   /** The RunComfy request whose output this is: an object is reused only for the same request. */
   requestId: 'runcomfy-request-id',
 } as const;
-
-// Small buffers between the source and the uploader: memory is bounded by parts, not streams.
-const FEED_HIGH_WATER_MARK_BYTES = 64 * 1024;
 
 /** A written object, as the writer reports it. */
 export interface WrittenObject {
@@ -89,6 +86,8 @@ export interface AtomicWriterSettings {
   copyPartSizeBytes: number;
   copyConcurrency: number;
   progressKeepAliveMs: number;
+  /** Part uploads without SigV4's payload hash; default: decided by the endpoint (`partPayloadMayBeUnsigned`). */
+  unsignedPartPayloads?: boolean | undefined;
 }
 
 export class AtomicWriter {
@@ -101,6 +100,8 @@ export class AtomicWriter {
   private readonly copyPartSizeBytes: number;
   private readonly copyConcurrency: number;
   private readonly progressKeepAliveMs: number;
+  private readonly unsignedPartsSetting: boolean | undefined;
+  private unsignedParts: Promise<boolean> | undefined;
 
   constructor(settings: AtomicWriterSettings) {
     this.client = settings.client;
@@ -112,6 +113,7 @@ export class AtomicWriter {
     this.copyPartSizeBytes = settings.copyPartSizeBytes;
     this.copyConcurrency = settings.copyConcurrency;
     this.progressKeepAliveMs = settings.progressKeepAliveMs;
+    this.unsignedPartsSetting = settings.unsignedPartPayloads;
   }
 
   /**
@@ -179,38 +181,47 @@ export class AtomicWriter {
     // resume it when its parts fit, abort it otherwise.
     const unfinished = !direct && args.stagingName !== undefined ? await this.clearStaging(target, key, args.partSizeBytes, signal) : undefined;
     if (unfinished) return this.resumeStaged(args, pending, target, unfinished);
-    const body = Readable.from(replay(pending, args.chunks), { objectMode: false, highWaterMark: FEED_HIGH_WATER_MARK_BYTES });
-    const upload = new Upload({
+    const metadata = direct ? { Metadata: objectMetadata(args.knownSha256!, args.knownBytes!, args.extraMetadata) } : {};
+    // Created while the source keeps being read (see `startMultipartUpload`).
+    const call: Call = (operation, run) => this.call(operation, key, signal, run);
+    const creation = startMultipartUpload({
+      key,
+      input: { Bucket: this.bucket, Key: target, ContentType: contentType, ...dispositionParam(contentType), ...metadata },
+      call,
       client: this.client,
-      params: {
-        Bucket: this.bucket,
-        Key: target,
-        Body: body,
-        ContentType: contentType,
-        ...dispositionParam(contentType),
-        ...(direct ? { Metadata: objectMetadata(args.knownSha256!, args.knownBytes!, args.extraMetadata) } : {}),
-      },
-      partSize: args.partSizeBytes,
-      queueSize: this.queueSize,
-      leavePartsOnError: false,
+      abort: (uploadId) => this.abortMultipartQuietly(target, uploadId),
     });
-    // Cancellation works by failing the body (the signal destroys the source), not by
-    // `upload.abort()`: abort() makes done() reject at once while lib-storage sends
-    // AbortMultipartUpload later in the background. A failed body makes done() settle only after
-    // lib-storage aborted the upload, and the abort below repeats it by UploadId to be certain.
+    // Cancellation: the signal destroys the source (the meter fails) and aborts the part requests;
+    // any failure ends with an abort of the upload once the requests in flight have settled.
     let uploadEtag: string | undefined;
     try {
-      uploadEtag = (await upload.done()).ETag;
+      const unsigned = await this.partsUnsigned();
+      const parts = await uploadParts({
+        chunks: replay(pending, args.chunks),
+        partSizeBytes: args.partSizeBytes,
+        queueSize: this.queueSize,
+        sendPart: async (partNumber, body) => uploadOnePart(this.client, call, key, { Bucket: this.bucket, Key: target, UploadId: await creation.uploadId(), PartNumber: partNumber, Body: body }, unsigned),
+        waitForPartsOnFailure: () => creation.settled,
+      });
+      const uploadId = await creation.uploadId();
+      const completed = await this.call('CompleteMultipartUpload', key, signal, (options) =>
+        this.client.send(new CompleteMultipartUploadCommand({ Bucket: this.bucket, Key: target, UploadId: uploadId, MultipartUpload: { Parts: parts } }), options),
+      );
+      uploadEtag = completed.ETag;
     } catch (error) {
-      body.destroy();
       args.destroySource();
-      await this.abortMultipartQuietly(target, upload.uploadId);
+      await creation.abandon();
       throw error;
     }
     if (direct) {
       return { key, bytes: meter.bytes, sha256: args.knownSha256!, contentType, etag: await this.etagOf(uploadEtag, fullKey, key) };
     }
     return this.moveIntoPlace(args, target);
+  }
+
+  /** Whether part uploads skip SigV4's payload hash: decided once, from the client's endpoint. */
+  private partsUnsigned(): Promise<boolean> {
+    return (this.unsignedParts ??= this.unsignedPartsSetting === undefined ? unsignedPartsAllowed(this.client) : Promise.resolve(this.unsignedPartsSetting));
   }
 
   /** Resumes the upload a crashed attempt left, then moves the staging object into place. */
@@ -224,6 +235,9 @@ export class AtomicWriter {
         upload,
         partSizeBytes: args.partSizeBytes,
         chunks: replay(pending, args.chunks),
+        queueSize: this.queueSize,
+        uploadPart: async (partNumber, body) =>
+          uploadOnePart(this.client, (operation, run) => this.call(operation, args.key, args.signal, run), args.key, { Bucket: this.bucket, Key: target, UploadId: upload.uploadId, PartNumber: partNumber, Body: body }, await this.partsUnsigned()),
         send: (operation, run) => this.call(operation, args.key, args.signal, run),
       }));
     } catch (error) {
@@ -356,7 +370,7 @@ export class AtomicWriter {
   private typedFailure(error: unknown, meter: StreamMeter, key: string, signal: AbortSignal | undefined): Error {
     if (signal?.aborted) return isObjectStoreError(error) && error.code === 'OBJECT_STORE_ABORTED' ? error : abortedError(key, signal);
     if (isObjectStoreError(error)) return error;
-    // lib-storage rethrows what the body failed with, possibly wrapped: the meter kept the original.
+    // A source failure can surface wrapped (or as a part's failure): the meter kept the original.
     if (meter.failure) return meter.failure;
     return toObjectStoreRequestError(error, 'multipart upload', key);
   }
@@ -367,7 +381,7 @@ export class AtomicWriter {
     try {
       await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: targetKey, UploadId: uploadId }));
     } catch {
-      // NoSuchUpload: lib-storage aborted it already. Anything else: the bucket's lifecycle rule
+      // NoSuchUpload: it is gone already. Anything else: the bucket's lifecycle rule
       // for incomplete uploads collects it; the caller's error matters more than this one.
     }
   }

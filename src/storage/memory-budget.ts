@@ -1,24 +1,24 @@
 /**
  * How much memory one streaming copy may hold, and the part-size rules of R2/S3 multipart uploads.
  *
- * Where the bytes of a copy live at any moment:
- * - `queueSize` parts in flight: lib-storage's uploaders each hold one part buffer until its
- *   UploadPart request finishes;
- * - one part being assembled from the download (the "+ 1");
- * - one more part for an instant while lib-storage concatenates the assembled chunks into a part
- *   buffer (old chunks and the new buffer coexist until the chunks are collected);
- * - the stream buffers between the socket and the uploader: undici's body stream and the readable
- *   that feeds the upload (a high-water mark each, a few chunks of at most 64 KiB).
- * The download is pulled, never pushed: when every uploader is busy nobody reads the body, its
+ * Where the bytes of a copy live at any moment (`part-upload.ts`):
+ * - `queueSize` parts in flight, each in a part buffer held until its UploadPart request finishes;
+ * - one part being filled from the download (the "+ 1"); the `queueSize + 1` part buffers are
+ *   reused for the whole copy, each chunk is copied once into one of them;
+ * - at the start, the first part's chunks as they arrived (the writer reads one part ahead to
+ *   choose between PutObject and a multipart upload) while they are copied into a part buffer;
+ * - the stream buffers between the socket and the feed: undici's body stream (a high-water mark,
+ *   a few chunks of at most 64 KiB).
+ * The download is pulled, never pushed: when every slot is busy nobody reads the body, its
  * buffer fills, and TCP flow control stops the source. So a copy never holds more than
  * about `partSize × (queueSize + 2) + stream buffers`, whatever the object's size; the steady state is
  * `partSize × (queueSize + 1)`. A small object (at most one part) is held once, plus one copy while
  * it is joined into the PutObject body.
  *
- * These are live bytes. The chunks a part was joined from become garbage that the GC frees later,
- * so a process's external memory (`process.memoryUsage().arrayBuffers`) can peak well above the
- * budget, at up to about 2.5× it with small settings, without growing with the object's size. Leave
- * that margin when choosing how many copies a worker runs at once.
+ * These are live bytes. The chunks the download delivered become garbage that the GC frees later,
+ * so a process's external memory (`process.memoryUsage().arrayBuffers`) can peak above the
+ * budget without growing with the object's size. Leave a margin when choosing how many copies a
+ * worker runs at once.
  */
 
 /** R2 and S3 refuse smaller parts (except the last). */

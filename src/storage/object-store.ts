@@ -99,6 +99,11 @@ export interface ObjectStoreOptions {
   downloadIdleTimeoutMs?: number;
   /** Longest one download-and-store may take (default 15 min). */
   downloadDeadlineMs?: number;
+  /**
+   * Part uploads send `UNSIGNED-PAYLOAD` instead of SigV4's SHA-256 of the part. Default: yes over
+   * https and to loopback, no over plain http elsewhere (`partPayloadMayBeUnsigned`, docs/security.md).
+   */
+  unsignedPartPayloads?: boolean;
 }
 
 /** Default MAX_OUTPUT_BYTES: 2 GiB, far above any image or short video a pipeline step makes. */
@@ -230,6 +235,7 @@ export class ObjectStore {
       copyPartSizeBytes: integerInRange('copyPartSizeBytes', options.copyPartSizeBytes ?? DEFAULT_COPY_PART_SIZE_BYTES, MIN_PART_SIZE_BYTES, MAX_PART_SIZE_BYTES),
       copyConcurrency: integerInRange('copyConcurrency', options.copyConcurrency ?? 2, 1, 16),
       progressKeepAliveMs: integerInRange('progressKeepAliveMs', options.progressKeepAliveMs ?? 1000, 1, 3_600_000),
+      unsignedPartPayloads: options.unsignedPartPayloads,
     });
   }
 

@@ -5,8 +5,9 @@
  * only when the stored one differs: same size and an ETag equal to the MD5 of the bytes just read
  * (what S3 and Ceph give an unencrypted part) means the stored part holds exactly these bytes.
  */
-import { CompleteMultipartUploadCommand, ListMultipartUploadsCommand, ListPartsCommand, UploadPartCommand, type S3Client } from '@aws-sdk/client-s3';
+import { CompleteMultipartUploadCommand, ListMultipartUploadsCommand, ListPartsCommand, type S3Client } from '@aws-sdk/client-s3';
 import { createHash } from 'node:crypto';
+import { uploadParts, type SendPart } from './part-upload.js';
 
 export interface StoredPart {
   etag: string;
@@ -48,50 +49,41 @@ export async function findUnfinishedUploads(client: S3Client, bucket: string, st
   return { ...(resumable ? { resumable } : {}), others };
 }
 
-/** Uploads `chunks` into the unfinished upload, skipping the parts it already holds; completes it. */
+/**
+ * Uploads `chunks` into the unfinished upload, `queueSize` parts at a time like a fresh copy,
+ * skipping the parts it already holds; completes it. A stored part is trusted only when its size
+ * and its ETag (the MD5 of its bytes on S3 and Ceph) match the part just read, so the MD5 is
+ * computed only for parts that were stored before.
+ */
 export async function resumeUpload(args: {
   client: S3Client;
   bucket: string;
   stagingKey: string;
   upload: UnfinishedUpload;
   partSizeBytes: number;
+  queueSize: number;
   chunks: AsyncIterable<Buffer>;
+  /** Sends one part that has to be uploaded again; resolves with its ETag. */
+  uploadPart: SendPart;
   send: Send;
 }): Promise<{ etag: string | undefined; reusedBytes: number }> {
-  const { client, bucket, stagingKey, upload, partSizeBytes, send } = args;
-  const completed: { PartNumber: number; ETag: string }[] = [];
+  const { client, bucket, stagingKey, upload, send } = args;
   let reusedBytes = 0;
-  let held: Buffer[] = [];
-  let heldBytes = 0;
-
-  const sendPart = async (body: Buffer): Promise<void> => {
-    const partNumber = completed.length + 1;
-    const stored = upload.parts.get(partNumber);
-    if (stored && stored.bytes === body.byteLength && stored.etag.replace(/"/g, '') === createHash('md5').update(body).digest('hex')) {
-      completed.push({ PartNumber: partNumber, ETag: stored.etag });
-      reusedBytes += body.byteLength;
-      return;
-    }
-    const output = await send('UploadPart', (options) =>
-      client.send(new UploadPartCommand({ Bucket: bucket, Key: stagingKey, UploadId: upload.uploadId, PartNumber: partNumber, Body: body, ContentLength: body.byteLength }), options),
-    );
-    completed.push({ PartNumber: partNumber, ETag: output.ETag ?? '' });
-  };
-
-  for await (const chunk of args.chunks) {
-    held.push(chunk);
-    heldBytes += chunk.byteLength;
-    while (heldBytes >= partSizeBytes) {
-      const all = Buffer.concat(held, heldBytes);
-      held = [all.subarray(partSizeBytes)];
-      heldBytes -= partSizeBytes;
-      await sendPart(all.subarray(0, partSizeBytes));
-    }
-  }
-  if (heldBytes > 0) await sendPart(Buffer.concat(held, heldBytes));
-  held = [];
+  const parts = await uploadParts({
+    chunks: args.chunks,
+    partSizeBytes: args.partSizeBytes,
+    queueSize: args.queueSize,
+    sendPart: async (partNumber, body) => {
+      const stored = upload.parts.get(partNumber);
+      if (stored && stored.bytes === body.byteLength && stored.etag.replace(/"/g, '') === createHash('md5').update(body).digest('hex')) {
+        reusedBytes += body.byteLength;
+        return stored.etag;
+      }
+      return args.uploadPart(partNumber, body);
+    },
+  });
   const done = await send('CompleteMultipartUpload', (options) =>
-    client.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key: stagingKey, UploadId: upload.uploadId, MultipartUpload: { Parts: completed } }), options),
+    client.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key: stagingKey, UploadId: upload.uploadId, MultipartUpload: { Parts: parts } }), options),
   );
   return { etag: done.ETag, reusedBytes };
 }

@@ -36,3 +36,49 @@ export function createObjectStoreClient(config: ObjectStoreConfig): S3Client {
       : { requestHandler: { httpAgent: { keepAlive: true, maxSockets: config.maxSockets }, httpsAgent: { keepAlive: true, maxSockets: config.maxSockets } } }),
   });
 }
+
+/**
+ * Whether part uploads may skip SigV4's payload hash (`x-amz-content-sha256: UNSIGNED-PAYLOAD`):
+ * yes over https, where TLS already protects the bytes in transit, and to a loopback address, where
+ * they never cross a network; no over plain http to anything else, where the signed hash is the
+ * only check that the server received the bytes that were sent. See docs/security.md.
+ */
+export function partPayloadMayBeUnsigned(endpoint: string): boolean {
+  let url: URL;
+  try {
+    url = new URL(endpoint);
+  } catch {
+    return false;
+  }
+  if (url.protocol === 'https:') return true;
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
+
+/** {@link partPayloadMayBeUnsigned} for a client's endpoint; none configured means the SDK's own, https. */
+export async function unsignedPartsAllowed(client: S3Client): Promise<boolean> {
+  const endpoint = client.config.endpoint ? await client.config.endpoint() : undefined;
+  return endpoint === undefined ? true : partPayloadMayBeUnsigned(`${endpoint.protocol}//${endpoint.hostname}`);
+}
+
+/**
+ * Makes one command (an UploadPart) send `UNSIGNED-PAYLOAD` instead of the SHA-256 of its body:
+ * the signer uses a payload hash header that is already set instead of hashing the body, a second
+ * SHA-256 pass over every byte of a copy whose SHA-256 the store computes anyway.
+ */
+export function withUnsignedPayload<C extends { middlewareStack: { add: (...args: never[]) => void } }>(command: C): C {
+  (command.middlewareStack as unknown as UnsignedPayloadStack).add(
+    (next) => async (args) => {
+      const request = args.request as { headers?: Record<string, string> } | undefined;
+      if (request?.headers) request.headers['x-amz-content-sha256'] = 'UNSIGNED-PAYLOAD';
+      return next(args);
+    },
+    { step: 'build', name: 'rcpUnsignedPartPayload' },
+  );
+  return command;
+}
+
+type UnsignedPayloadHandler = (args: { request: unknown }) => Promise<unknown>;
+interface UnsignedPayloadStack {
+  add(middleware: (next: UnsignedPayloadHandler) => UnsignedPayloadHandler, options: { step: 'build'; name: string }): void;
+}

@@ -163,10 +163,7 @@ export async function waitForJob(read: (input: ReadJobInput) => Promise<ReadJobR
         nudged = await condition(() => nudgeable && board.has(key, input.requestId), Math.max(1, pauseMs), { summary: `${input.stepId}: next status read of ${input.requestId}` });
       }
       board.take(key);
-      if (nudged) {
-        nudgedReads++;
-        hooks.onNudgedRead();
-      }
+      if (nudged) nudgedReads++;
       const answer = await read({
         deploymentId: input.deploymentId,
         requestId: input.requestId,
@@ -176,6 +173,8 @@ export async function waitForJob(read: (input: ReadJobInput) => Promise<ReadJobR
       });
       statusReads++;
       phaseReads++;
+      // Counted once the read answered, like statusReads: a read cut short by a cancel is neither.
+      if (nudged) hooks.onNudgedRead();
       if (answer.status === 'completed' || answer.status === 'cancelled') {
         hooks.onRead(answer, statusReads, undefined);
         if (!answer.result) throw ApplicationFailure.create({ type: STEP_FAILURE_TYPES.remoteApi, message: `RunComfy request ${input.requestId} ended without a readable result`, nonRetryable: true });

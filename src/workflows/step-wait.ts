@@ -3,6 +3,7 @@ import type { PipelineActivities } from '../activities/index.js';
 import type { FetchJobResultOutput } from '../contract/activity-contract.js';
 import { STEP_FAILURE_TYPES, type JobAttempt, type StepProgress } from '../contract/pipeline-contract.js';
 import { waitForJob, type JobWaitInput, type NudgeBoard } from './job-wait.js';
+import { oneReadAtATime } from './serial-reads.js';
 import type { RunControl } from './run-control.js';
 import type { StepActivities } from './step-activities.js';
 import { StepFailure } from './step-failure.js';
@@ -44,7 +45,8 @@ export async function waitWithoutSlot(
   const webhooks = input.timings.webhookBackstopIntervalMs !== undefined;
   progress.wait = { statusReads: 0, webhooks };
   try {
-    const outcome = await waitForJob(acts.readJobStatus, board, input, {
+    // One read in flight per run across parallel steps: see serial-reads.ts.
+    const outcome = await waitForJob(oneReadAtATime(board, acts.readJobStatus), board, input, {
       onRead(read, statusReads, nextReadAtMs) {
         record.statusReads = statusReads;
         progress.wait = {

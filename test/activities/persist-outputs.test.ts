@@ -40,3 +40,29 @@ test('every output of a job gets its own key, even when a renamed duplicate meet
     assert.equal(call.stagingName, call.key, 'staging is named after the output key (pipeline, step, file)');
   }
 });
+
+test('copy progress reaches the heartbeat through the ticker, not one heartbeat per chunk', async () => {
+  const chunks = 5_000;
+  const chunkBytes = 64 * 1024;
+  const store: OutputStore = {
+    async persistFromUrl(args) {
+      for (let i = 1; i <= chunks; i++) {
+        args.onProgress?.(i * chunkBytes);
+        if (i % 500 === 0) await new Promise((resolve) => setImmediate(resolve));
+      }
+      // Long enough for a few ticks (the heartbeat timeout below makes them 100 ms apart).
+      await new Promise((resolve) => setTimeout(resolve, 350));
+      return { key: args.key, bytes: chunks * chunkBytes, sha256: 'b'.repeat(64), contentType: 'video/mp4', alreadyPresent: false };
+    },
+    presignGet: () => Promise.resolve('http://127.0.0.1/unused'),
+  };
+  const env = new MockActivityEnvironment({ heartbeatTimeoutMs: 300 });
+  const beats: { bytesCopied: number }[] = [];
+  env.on('heartbeat', (details: { bytesCopied: number }) => beats.push({ ...details }));
+  await env.run(createPersistOutputs(deps(store)), { pipelineId: 'p1', stepId: 'video', requestId: 'req-1', outputs: [file('big.mp4')] });
+  assert.ok(beats.length < 20, `a handful of heartbeats for ${chunks} chunks, got ${beats.length}`);
+  assert.ok(
+    beats.some((beat) => beat.bytesCopied === chunks * chunkBytes),
+    `the heartbeats carry the bytes copied (${beats.map((b) => b.bytesCopied).join(', ')})`,
+  );
+});

@@ -18,6 +18,12 @@
  * terminal event last (the default day-long delivery window never runs out here, so no gap is allowed).
  * S3 outages run, but short (≤ 10 s), to keep the campaign within three minutes; long outages are
  * left to the soak.
+ * Webhooks are on (`--webhooks on`, the default): every worker serves an in-worker receiver, half of
+ * them sign URLs naming it and half name a shared standalone receiver, and the webhook faults
+ * (`webhook-loss`, `webhook-forgery`, `receiver-down`, `nudge-storm`) are in the mix. The waiting
+ * invariants (a read for every finished job, nudged reads within reads, the end of a quiet job read
+ * within the backstop, webhooks doing the work, a bounded history, no `awaitJob`, forged calls
+ * refused, every history replaying on the code that wrote it) hold with them.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -92,13 +98,20 @@ test(`fixed-seed CI campaign (seed ${CI_SEED}, faults: ${CI_FAULTS.join(', ')}) 
       '--resubmit-workers', '2',
       '--resubmit-share', '1',
       '--callbacks', 'all',
+      '--webhooks', 'on',
       '--drain-minutes', '5',
       '--json',
     ],
     14 * 60_000,
   );
   const lastLine = run.stdout.trim().split('\n').at(-1) ?? '';
-  let summary: { pipelines: number; faults: Record<string, number>; outcomes: Record<string, number>; violations: { invariant: string; pipelineId: string; evidence: string }[] };
+  let summary: {
+    pipelines: number;
+    faults: Record<string, number>;
+    outcomes: Record<string, number>;
+    violations: { invariant: string; pipelineId: string; evidence: string }[];
+    waiting: { webhooks: boolean; statusReads: number; nudgedReads: number; jobsMeasured: number };
+  };
   try {
     summary = JSON.parse(lastLine) as typeof summary;
   } catch {
@@ -113,4 +126,8 @@ test(`fixed-seed CI campaign (seed ${CI_SEED}, faults: ${CI_FAULTS.join(', ')}) 
   assert.ok(Object.keys(summary.faults).length >= 6, `fault kinds: ${Object.keys(summary.faults).join(', ')}`);
   assert.equal(summary.outcomes['running'] ?? 0, 0);
   assert.ok((summary.outcomes['succeeded'] ?? 0) > 0, 'some pipelines succeeded');
+  // Webhooks did the waiting: their nudges prompted reads, and the end of every measured job was read.
+  assert.equal(summary.waiting.webhooks, true);
+  assert.ok(summary.waiting.jobsMeasured >= 40, `${summary.waiting.jobsMeasured} jobs measured`);
+  assert.ok(summary.waiting.nudgedReads > 0 && summary.waiting.nudgedReads <= summary.waiting.statusReads, JSON.stringify(summary.waiting));
 });

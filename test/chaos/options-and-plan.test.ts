@@ -1,7 +1,7 @@
 /** The campaign's flags, its replay command and its seeded plan (no stack needed). */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { FAULT_KINDS, parseChaosArgs, replayCommand, UsageError } from '../../chaos/options.js';
+import { FAULT_KINDS, parseChaosArgs, replayCommand, UsageError, WEBHOOK_FAULT_KINDS } from '../../chaos/options.js';
 import { Prng } from '../../chaos/prng.js';
 import { planWorkload } from '../../chaos/workload.js';
 
@@ -25,6 +25,21 @@ test('flags are checked one by one, each error naming its flag', () => {
   for (const [argv, message] of cases) assert.throws(() => parseChaosArgs(argv), (e: unknown) => e instanceof UsageError && message.test(e.message), argv.join(' '));
   assert.deepEqual(parseChaosArgs(['--seed', '1', '--minutes', '1', '--faults', 'all']).faults, [...FAULT_KINDS]);
   assert.deepEqual(parseChaosArgs(['--seed', '1', '--minutes', '1', '--faults', 'none']).faults, []);
+});
+
+test('webhooks are on by default; --webhooks off leaves the webhook faults out, or refuses them when named', () => {
+  const on = parseChaosArgs(['--seed', '1', '--minutes', '1']);
+  assert.equal(on.webhooks, 'on');
+  for (const kind of ['webhook-loss', 'webhook-forgery', 'receiver-down', 'nudge-storm'] as const) assert.ok(on.faults.includes(kind), kind);
+  const off = parseChaosArgs(['--seed', '1', '--minutes', '1', '--webhooks', 'off']);
+  assert.deepEqual(off.faults.filter((k) => WEBHOOK_FAULT_KINDS.has(k)), []);
+  assert.ok(off.faults.includes('nudge-storm'), 'a nudge prompts a read with polling alone too');
+  assert.throws(() => parseChaosArgs(['--seed', '1', '--minutes', '1', '--webhooks', 'off', '--faults', 'receiver-down']), /--faults: receiver-down need --webhooks on/);
+  assert.throws(() => parseChaosArgs(['--seed', '1', '--minutes', '1', '--webhooks', 'maybe']), /--webhooks: expected on or off, got "maybe"/);
+  assert.deepEqual(parseChaosArgs(['--seed', '1', '--minutes', '1', '--faults', 'nudge-storm,webhook-loss']).faults, ['nudge-storm', 'webhook-loss']);
+  const replayed = parseChaosArgs(replayCommand(off).replace(/^npm run chaos -- /, '').split(' '));
+  assert.equal(replayed.webhooks, 'off');
+  assert.deepEqual(replayed.faults, off.faults);
 });
 
 test('a seed names one plan; another seed another', () => {

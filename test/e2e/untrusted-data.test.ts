@@ -32,7 +32,13 @@ interface PayloadLike {
  * found. Search attributes are left out: the server must index them, so codecs never touch them
  * (the pipeline's only one is its status keyword); so are `patched()` markers.
  */
-function payloadsOf(value: unknown, found: (PayloadLike & { path: string })[] = [], depth = 0, path = ''): (PayloadLike & { path: string })[] {
+function payloadsOf(
+  value: unknown,
+  found: (PayloadLike & { path: string })[] = [],
+  depth = 0,
+  path = '',
+  bookkeeping: (PayloadLike & { path: string })[] = [],
+): (PayloadLike & { path: string })[] {
   if (depth > 40 || value === null || typeof value !== 'object') return found;
   if (value instanceof Uint8Array) return found;
   const record = value as Record<string, unknown>;
@@ -40,9 +46,24 @@ function payloadsOf(value: unknown, found: (PayloadLike & { path: string })[] = 
   for (const [key, child] of Object.entries(record)) {
     // Patch markers carry only the SDK's patch ids (code names, no data); the SDK writes them unencoded.
     if (key === 'searchAttributes' || key === 'patch-data') continue;
-    payloadsOf(child, found, depth + 1, `${path}.${key}`);
+    // A local activity's marker: the SDK's own bookkeeping (`data`: sequence, type, times) is written
+    // unencoded and checked apart; its `result` is the activity's output, encrypted like any other.
+    if (key === 'data' && path.endsWith('.markerRecordedEventAttributes.details')) {
+      payloadsOf(child, bookkeeping, depth + 1, `${path}.${key}`);
+      continue;
+    }
+    payloadsOf(child, found, depth + 1, `${path}.${key}`, bookkeeping);
   }
   return found;
+}
+
+/** The SDK's local-activity bookkeeping in marker details: only these fields, never an input or an output. */
+const MARKER_BOOKKEEPING_FIELDS = new Set(['seq', 'attempt', 'activity_id', 'activity_type', 'complete_time', 'backoff', 'original_schedule_time']);
+
+function markerBookkeeping(history: unknown): Record<string, unknown>[] {
+  const bookkeeping: (PayloadLike & { path: string })[] = [];
+  payloadsOf(history, [], 0, '', bookkeeping);
+  return bookkeeping.map((payload) => JSON.parse(Buffer.from(payload.data ?? new Uint8Array()).toString('utf8')) as Record<string, unknown>);
 }
 
 /** All text of a history: strings as they are, payload bytes as UTF-8 (how the UI shows them). */
@@ -124,6 +145,9 @@ test('with PAYLOAD_KEYS: history holds only ciphertext; the codec server decodes
   const payloads = payloadsOf(history);
   assert.ok(payloads.length > 10, `found ${payloads.length} payloads`);
   for (const payload of payloads) assert.equal(Buffer.from(payload.metadata?.['encoding'] ?? new Uint8Array()).toString(), ENCRYPTED_ENCODING, payload.path);
+  const markers = markerBookkeeping(history);
+  assert.ok(markers.some((marker) => marker['activity_type'] === 'readJobStatus'), 'status reads ran as local activities');
+  for (const marker of markers) for (const field of Object.keys(marker)) assert.ok(MARKER_BOOKKEEPING_FIELDS.has(field), `local activity marker field "${field}"`);
   const raw = historyText(history);
   for (const secret of [prompt, pipelineId + '/t2i', 'r2://', 'sha256']) assert.ok(!raw.includes(secret), `"${secret}" is not readable in history`);
 

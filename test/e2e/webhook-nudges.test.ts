@@ -33,10 +33,11 @@ test('webhooks end every wait: each job is read once it is announced, not on the
   assert.equal(result.status, 'succeeded');
   for (const step of result.steps) {
     const attempt = step.attempts[0]!;
-    assert.ok((attempt.nudgedReads ?? 0) >= 1, `step ${step.id} was read because of a webhook`);
-    // Only the first read after the submit is timed; every other read was prompted by a webhook.
+    // Only the first read after the submit is timed (it may find a quick job already done); every
+    // other read was prompted by a webhook.
     assert.ok((attempt.statusReads ?? 0) - (attempt.nudgedReads ?? 0) <= 1, `step ${step.id}: ${attempt.statusReads} reads, ${attempt.nudgedReads} nudged`);
   }
+  assert.ok(result.steps.some((step) => (step.attempts[0]!.nudgedReads ?? 0) >= 1), 'webhooks prompted reads');
   assert.ok(Date.now() - started < BACKSTOP_MS * 4, 'no step waited on its backstop');
   assert.ok(((await webhookOutcomes())['signaled'] ?? 0) >= 4);
 });
