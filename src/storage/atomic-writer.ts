@@ -10,7 +10,6 @@ import {
   CompleteMultipartUploadCommand,
   CopyObjectCommand,
   CreateMultipartUploadCommand,
-  DeleteObjectCommand,
   HeadObjectCommand,
   PutObjectCommand,
   UploadPartCopyCommand,
@@ -23,6 +22,7 @@ import { MAX_PARTS } from './memory-budget.js';
 import { startMultipartUpload, uploadOnePart, uploadParts, type Call } from './part-upload.js';
 import { findUnfinishedUploads, resumeUpload, type UnfinishedUpload } from './resumable-upload.js';
 import { unsignedPartsAllowed } from './s3-client.js';
+import { deleteStagingObject } from './staging-cleanup.js';
 import { toObjectStoreRequestError } from './s3-errors.js';
 import { abortedError, type StreamMeter } from './stream-meter.js';
 
@@ -398,11 +398,12 @@ export class AtomicWriter {
   }
 
   private async deleteQuietly(targetKey: string): Promise<void> {
-    try {
-      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: targetKey }));
-    } catch {
-      // A staging object left behind is collected by the lifecycle rule on the staging prefix.
-    }
+    await deleteStagingObject(this.client, this.bucket, targetKey);
+  }
+
+  /** A copy found already in place: the staging object its (crashed) writer may have left goes too. */
+  async forgetStaging(stagingName: string): Promise<void> {
+    await this.deleteQuietly(`${this.keyPrefix}${this.stagingPrefix}${stagingName}`);
   }
 }
 

@@ -270,6 +270,8 @@ export class ObjectStore {
     const existing = await this.head(key, { signal });
     const sameRequest = input.requestId === undefined || existing?.requestId === input.requestId;
     if (existing?.sha256 !== undefined && sameRequest && (input.expectedBytes === undefined || existing.bytes === input.expectedBytes)) {
+      // An attempt that crashed between moving its copy into place and deleting the staging object.
+      if (input.stagingName !== undefined) await this.writer.forgetStaging(input.stagingName);
       return { key, bytes: existing.bytes, sha256: existing.sha256, contentType: existing.contentType, etag: existing.etag, alreadyPresent: true };
     }
 

@@ -5,7 +5,7 @@
  * multi-part object is right either way and that a resume re-sends every part whose stored MD5
  * does not match.
  */
-import { CreateMultipartUploadCommand, DeleteObjectsCommand, GetObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command, UploadPartCommand } from '@aws-sdk/client-s3';
+import { CreateMultipartUploadCommand, DeleteObjectsCommand, GetObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command, PutObjectCommand, UploadPartCommand, type S3Client } from '@aws-sdk/client-s3';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
@@ -14,6 +14,7 @@ import { after, describe, it } from 'node:test';
 import { ObjectStore } from '../../src/storage/object-store.js';
 import type { ObjectStoreOptions } from '../../src/storage/object-store.js';
 import { uploadParts } from '../../src/storage/part-upload.js';
+import { deleteStagingObject } from '../../src/storage/staging-cleanup.js';
 import { createObjectStoreClient, partPayloadMayBeUnsigned } from '../../src/storage/s3-client.js';
 import { testS3, uniqueName } from '../support/local-stack.js';
 import { deterministicChunks, deterministicSha256, startSourceServer } from './source-server.js';
@@ -194,5 +195,34 @@ describe('multipart copies against the local S3 server', async () => {
     assert.equal(await storedSha256(key), stored.sha256);
     const uploads = await client.send(new ListMultipartUploadsCommand({ Bucket: s3.bucket, Prefix: keyPrefix }));
     assert.deepEqual(uploads.Uploads ?? [], [], 'no incomplete upload is left');
+  });
+
+  it('a copy found in place removes the staging object its crashed writer left behind', async () => {
+    const size = 6 * MiB;
+    const name = 'left-staging.bin';
+    const key = `left/${name}`;
+    const stagingKey = `${keyPrefix}.staging/${key}`;
+    const store = makeStore();
+    const first = await store.persistFromUrl({ sourceUrl: source.url(`/bytes/${name}?size=${size}`), key, stagingName: key, requestId: 'req-1', signal: new AbortController().signal });
+    // The writer moved its copy into place, then died before deleting the staging object.
+    await client.send(new PutObjectCommand({ Bucket: s3.bucket, Key: stagingKey, Body: Buffer.alloc(1024, 1) }));
+    const again = await store.persistFromUrl({ sourceUrl: source.url(`/bytes/${name}?size=${size}`), key, stagingName: key, requestId: 'req-1', signal: new AbortController().signal });
+    assert.equal(again.alreadyPresent, true);
+    assert.equal(again.sha256, first.sha256);
+    const listed = await client.send(new ListObjectsV2Command({ Bucket: s3.bucket, Prefix: `${keyPrefix}.staging/` }));
+    assert.deepEqual((listed.Contents ?? []).map((object) => object.Key), [], 'no staging object is left');
+  });
+});
+
+describe('deleting a staging object', () => {
+  it('tries again through a short outage, and gives up quietly after the last pause', async () => {
+    let calls = 0;
+    const flaky = { send: async () => (++calls <= 2 ? Promise.reject(new Error('connect ECONNREFUSED')) : {}) } as unknown as S3Client;
+    assert.equal(await deleteStagingObject(flaky, 'bucket', 'key', [1, 1, 1]), true);
+    assert.equal(calls, 3);
+    let down = 0;
+    const gone = { send: async () => Promise.reject(new Error(`down ${++down}`)) } as unknown as S3Client;
+    assert.equal(await deleteStagingObject(gone, 'bucket', 'key', [1, 1]), false);
+    assert.equal(down, 3, 'one try and one per pause');
   });
 });
