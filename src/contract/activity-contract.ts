@@ -138,10 +138,10 @@ export interface AwaitJobHeartbeat {
   statusReads: number;
 }
 
-/** Longest one status (+ result) read may take; its local activity's timeout is a little longer. */
+/** Longest one status (+ result) read may take; its activity's timeout is a little longer. */
 export const STATUS_READ_TIMEOUT_MS = 20_000;
 
-/** One read of a job's status, as a short (local) activity between durable timers. */
+/** One read of a job's status, as a short activity between durable timers. */
 export interface ReadJobInput {
   deploymentId: string;
   requestId: string;

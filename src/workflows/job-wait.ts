@@ -5,7 +5,7 @@ import { formatDuration } from '../format.js';
 
 /**
  * Patch id (wire name, never renamed), decided once at the start of a run: a step waits for its job
- * on durable timers with short status reads (local activities) instead of a poll activity that held
+ * on durable timers with short status-read activities instead of a poll activity that held
  * a slot and a heartbeat stream for the job's whole length; a webhook's `jobNudge` signal wakes the
  * wait early, and preparation runs as a local activity.
  */
@@ -19,8 +19,8 @@ const INTERVAL_GROWTH = 1.5;
  * events per job) it keeps the largest allowed pipeline far below Temporal's 51,200-event limit.
  */
 const WAIT_EVENT_BUDGET = 25_000;
-/** Events one status read adds at most: timer started and fired (or cancelled), a signal, a workflow task (3), a marker. */
-export const EVENTS_PER_READ = 7;
+/** Events one status read adds at most: timer started and fired (or cancelled), a signal, the read activity (3), a workflow task (3). */
+export const EVENTS_PER_READ = 9;
 /** Reads per phase: never more than this, never fewer than the minimum, whatever the spec. */
 const MAX_READS_PER_PHASE = 400;
 const MIN_READS_PER_PHASE = 4;
@@ -30,7 +30,7 @@ const READS_HELD_BACK = 32;
 export const MAX_NUDGED_READS_PER_PHASE = 16;
 /**
  * The server rounds durable timers shorter than a second up to a second: a shorter pause is taken
- * inside the next read (a local activity) instead, so quick polls stay quick.
+ * inside the next read (the activity sleeps, then reads) instead, so quick polls stay quick.
  */
 const MIN_TIMER_MS = 1_000;
 
@@ -153,8 +153,7 @@ export async function waitForJob(read: (input: ReadJobInput) => Promise<ReadJobR
       const nudgeable = readsLeft > 1 && nudgedReads < MAX_NUDGED_READS_PER_PHASE;
       let nudged = false;
       let delayInRead: number | undefined;
-      // Pauses taken inside reads keep the workflow task open (signals and cancels wait for it to end):
-      // at most a second's worth in a row, then a timer lets the task complete.
+      // A nudge cannot cut short a pause taken inside a read: at most a second's worth in a row, then a timer.
       if (pauseMs < MIN_TIMER_MS && pausedInReadsMs + pauseMs < MIN_TIMER_MS && !(nudgeable && board.has(key, input.requestId))) {
         delayInRead = pauseMs;
         pausedInReadsMs += pauseMs;

@@ -1,4 +1,4 @@
-import { ActivityCancellationType, proxyActivities, proxyLocalActivities, type ActivityOptions } from '@temporalio/workflow';
+import { ActivityCancellationType, proxyActivities, type ActivityOptions } from '@temporalio/workflow';
 import type { PipelineActivities } from '../activities/index.js';
 import { STATUS_READ_TIMEOUT_MS, type PreparedPipeline } from '../contract/activity-contract.js';
 import { STEP_FAILURE_TYPES } from '../contract/pipeline-contract.js';
@@ -27,12 +27,14 @@ export function stepActivities(prepared: PreparedPipeline, stepId: string, edges
       nonRetryableErrorTypes: [STEP_FAILURE_TYPES.queueBudgetExceeded, STEP_FAILURE_TYPES.runBudgetExceeded],
     },
   });
-  // A status read is short: run in the workflow's own task, it needs no activity slot or task queue hop.
-  // Retryable RunComfy answers come back as results; these retries cover the worker's own trouble.
-  const read = proxyLocalActivities<PipelineActivities>({
+  // A status read is a short activity: it holds a slot for milliseconds, and eager dispatch runs it on
+  // this worker without a matching hop. Not a local activity: with parallel steps, local activities'
+  // results can reach a replay in other groupings than the live run, and the commands then come in
+  // another order (a nondeterminism the chaos campaign found). Retryable RunComfy answers come back
+  // as results; these retries cover the worker's own trouble.
+  const read = proxyActivities<PipelineActivities>({
     ...base,
     startToCloseTimeout: STATUS_READ_TIMEOUT_MS + 10_000,
-    localRetryThreshold: '10 seconds',
     retry: { initialInterval: '1 second', maximumInterval: '10 seconds', maximumAttempts: 5 },
   });
   const quick = proxyActivities<PipelineActivities>({

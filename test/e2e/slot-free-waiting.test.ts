@@ -1,5 +1,5 @@
 /*
- * Waiting for a job holds no activity: status reads are short local activities between durable
+ * Waiting for a job holds no activity: status reads are short activities between durable
  * timers, and a `jobNudge` signal (what the webhook receiver sends) cuts a timer short. The
  * backstop interval here is long (30 s), so every read these tests see was prompted by a nudge.
  */
@@ -43,7 +43,7 @@ test('a nudge wakes the wait at once; a nudge for another request is ignored; no
   assert.equal(attempt.nudgedReads, 1);
   const history = await handle.fetchHistory();
   const scheduled = (history.events ?? []).map((e) => e.activityTaskScheduledEventAttributes?.activityType?.name).filter(Boolean);
-  assert.deepEqual(scheduled, ['submitJob', 'persistOutputs'], 'the only activities are the submit and the copy: the rest runs locally');
+  assert.deepEqual(scheduled, ['submitJob', 'readJobStatus', 'persistOutputs'], 'the submit, the one short read, and the copy');
 });
 
 test('nudges that repeat what the wait knows are dropped, and a storm of them cannot multiply reads', async () => {

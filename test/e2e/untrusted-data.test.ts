@@ -146,7 +146,7 @@ test('with PAYLOAD_KEYS: history holds only ciphertext; the codec server decodes
   assert.ok(payloads.length > 10, `found ${payloads.length} payloads`);
   for (const payload of payloads) assert.equal(Buffer.from(payload.metadata?.['encoding'] ?? new Uint8Array()).toString(), ENCRYPTED_ENCODING, payload.path);
   const markers = markerBookkeeping(history);
-  assert.ok(markers.some((marker) => marker['activity_type'] === 'readJobStatus'), 'status reads ran as local activities');
+  assert.ok(markers.some((marker) => marker['activity_type'] === 'preparePipeline'), 'preparation ran as a local activity');
   for (const marker of markers) for (const field of Object.keys(marker)) assert.ok(MARKER_BOOKKEEPING_FIELDS.has(field), `local activity marker field "${field}"`);
   const raw = historyText(history);
   for (const secret of [prompt, pipelineId + '/t2i', 'r2://', 'sha256']) assert.ok(!raw.includes(secret), `"${secret}" is not readable in history`);
