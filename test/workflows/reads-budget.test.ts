@@ -9,8 +9,9 @@ import { maxJobAttemptsLimit } from '../../src/pipeline/registry.js';
 
 const TEMPORAL_EVENT_LIMIT = 51_200;
 
-test('a small pipeline reads as often as its intervals ask, up to 400 reads a phase', () => {
-  assert.equal(readsPerPhase([1, 1, 1, 1]), 400);
+test('a small pipeline reads as often as its intervals ask, up to its share and at most 400 reads a phase', () => {
+  assert.equal(readsPerPhase([1, 1, 1, 1]), Math.min(400, Math.floor(25_000 / (EVENTS_PER_READ * 8))));
+  assert.equal(readsPerPhase([1]), 400);
   assert.equal(readsPerPhase([3, 3, 3, 3]), Math.floor(25_000 / (EVENTS_PER_READ * 24)));
 });
 
