@@ -29,7 +29,8 @@ export function createReadJobStatus(deps: ActivityDeps) {
       if (!status.isTerminal) return { status: status.status === 'running' ? 'running' : 'queued', ...seen };
       // The result in the same activity: one round trip less between a job's end and its copy.
       const result = await readJobResult(deps, { deploymentId: input.deploymentId, requestId: input.requestId, ...(input.stepKind ? { stepKind: input.stepKind } : {}) }, signal);
-      if (input.runStartedAtMs !== undefined) deps.metrics?.gpuSeconds?.(input.deploymentId, Math.max(0, Date.now() - input.runStartedAtMs) / 1000);
+      // A cancelled job's GPU time is counted by the cancel that stopped it, not twice.
+      if (input.runStartedAtMs !== undefined && status.status !== 'cancelled') deps.metrics?.gpuSeconds?.(input.deploymentId, Math.max(0, Date.now() - input.runStartedAtMs) / 1000);
       return { status: status.status === 'cancelled' ? 'cancelled' : 'completed', ...seen, result };
     } catch (error) {
       const cancelled = cancellationOf(ctx);
