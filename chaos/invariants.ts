@@ -391,19 +391,8 @@ export async function checkInvariants(input: CheckInput): Promise<CheckResult> {
     s3.destroy();
   }
 
-  for (const slot of stack.workers) {
-    for (const file of slot.logFiles) {
-      let text = '';
-      try {
-        text = readFileSync(file, 'utf8');
-      } catch {
-        continue;
-      }
-      const leak = findLeak(text);
-      if (leak) violate('no-secrets', '-', `worker log ${file} holds ${leak}`);
-    }
-  }
-  for (const file of stack.receiverLogs) {
+  const logs = [...stack.workers.flatMap((slot) => slot.logFiles.map((file) => ({ file, what: 'worker log' }))), ...stack.receiverLogs.map((file) => ({ file, what: 'webhook receiver log' }))];
+  for (const { file, what } of logs) {
     let text = '';
     try {
       text = readFileSync(file, 'utf8');
@@ -411,7 +400,7 @@ export async function checkInvariants(input: CheckInput): Promise<CheckResult> {
       continue;
     }
     const leak = findLeak(text);
-    if (leak) violate('no-secrets', '-', `webhook receiver log ${file} holds ${leak}`);
+    if (leak) violate('no-secrets', '-', `${what} ${file} holds ${leak}`);
   }
   addWaiting(checkWebhooksEffective(quietLatencies, backstopMs));
   for (const problem of await checkReplays({ bundlePath: stack.bundlePath }, histories)) violate('replays', problem.pipelineId, problem.evidence);
