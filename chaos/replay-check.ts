@@ -6,6 +6,7 @@
  */
 import type { temporal } from '@temporalio/proto';
 import { Worker } from '@temporalio/worker';
+import { workflowSourceOptions } from '../src/worker/workflow-code.js';
 
 export interface ReplayProblem {
   pipelineId: string;
@@ -26,7 +27,7 @@ export async function checkReplays(code: WorkflowCode, histories: ReadonlyMap<st
     for (const [workflowId, history] of histories) yield { workflowId, history };
   }
   const problems: ReplayProblem[] = [];
-  for await (const result of Worker.runReplayHistories('bundlePath' in code ? { workflowBundle: { codePath: code.bundlePath } } : { workflowsPath: code.workflowsPath }, feed())) {
+  for await (const result of Worker.runReplayHistories('bundlePath' in code ? { workflowBundle: { codePath: code.bundlePath } } : { ...workflowSourceOptions(), workflowsPath: code.workflowsPath }, feed())) {
     if (!result.error) continue;
     const text = String(result.error);
     const detail = /Details: (.*)/s.exec(text)?.[1] ?? text;

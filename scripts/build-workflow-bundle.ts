@@ -10,10 +10,10 @@ import { bundleWorkflowCode } from '@temporalio/worker';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { workflowBundleOptions } from '../src/worker/workflow-code.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const outFile = resolve(root, process.argv[2] ?? 'dist/workflow-bundle.js');
-const workflowsPath = resolve(root, 'src/workflows/index.ts');
 
 // webpack's progress lines are noise in a build log; its warnings and errors are not
 const buildLogger = {
@@ -26,7 +26,7 @@ const buildLogger = {
 };
 
 const startedAt = Date.now();
-const { code } = await bundleWorkflowCode({ workflowsPath, logger: buildLogger });
+const { code } = await bundleWorkflowCode({ ...workflowBundleOptions(), logger: buildLogger });
 await mkdir(dirname(outFile), { recursive: true });
 await writeFile(outFile, code);
 const shownPath = relative(process.cwd(), outFile).startsWith('..') ? outFile : relative(process.cwd(), outFile);

@@ -13,6 +13,7 @@ import { startEmulator, type EmulatorOptions, type RunningEmulator } from '../em
 import { encodePngRgb } from '../emulator/media/png.js';
 import type { DeploymentRegistry } from '../pipeline/registry.js';
 import { createPipelineWorker } from '../worker/pipeline-worker.js';
+import { workflowBundleOptions } from '../worker/workflow-code.js';
 import { PIPELINE_SEARCH_ATTRIBUTES } from '../contract/search-attributes.js';
 import { CEPH_WATCHDOG_NAMES, cephWatchdogPidFile, startS3Server, type S3Server } from './ceph-s3-server.js';
 import { SupervisedProcess } from './supervised-process.js';
@@ -243,7 +244,7 @@ export function installWorkerLogging(writeLine: (line: string) => void, level: L
 export async function prebundleWorkflows(outFile: string): Promise<string> {
   const quiet = (): void => undefined;
   const { code } = await bundleWorkflowCode({
-    workflowsPath: fileURLToPath(new URL(`../workflows/index${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url)),
+    ...workflowBundleOptions(),
     logger: { log: quiet, trace: quiet, debug: quiet, info: quiet, warn: quiet, error: quiet },
   });
   await writeFile(outFile, code);

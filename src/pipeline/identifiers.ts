@@ -25,16 +25,25 @@ function keySafeId(what: string, maxChars: number) {
 }
 
 /** A caller-supplied pipeline id: 1–200 characters of `[A-Za-z0-9._:-]`, no `..`. */
-export const pipelineIdSchema = keySafeId('pipeline id', pipelineIdMaxChars);
+const pipelineIdSchema = keySafeId('pipeline id', pipelineIdMaxChars);
 
 /** A step id, unique within its pipeline: 1–64 characters of `[A-Za-z0-9._:-]`, no `..`. */
-export const stepIdSchema = keySafeId('step id', stepIdMaxChars);
+const stepIdSchema = keySafeId('step id', stepIdMaxChars);
 
 /** A deployment key in the registry (e.g. `flux-t2i`): same rules as a step id. */
-export const deploymentKeySchema = keySafeId('deployment key', stepIdMaxChars);
+const deploymentKeySchema = keySafeId('deployment key', stepIdMaxChars);
 
 /** Parameter names are camelCase-style identifiers (`prompt`, `faceImageUrl`, `frameCount`). */
-export const paramNameSchema = z
+const paramNameSchema = z
   .string()
   .max(64, { error: 'parameter name must be at most 64 characters' })
   .regex(/^[A-Za-z][A-Za-z0-9_]*$/, { error: 'parameter name must start with a letter and contain only letters, digits and _' });
+
+/**
+ * The identifier schemas, for the spec and the registry to build on. Handed out by a function rather
+ * than exported: a workflow worker shares this module between its workflows and freezes what it
+ * exports, which zod's schemas do not survive (see `shared-zod.ts`).
+ */
+export function identifierSchemas() {
+  return { pipelineIdSchema, stepIdSchema, deploymentKeySchema, paramNameSchema };
+}

@@ -19,7 +19,7 @@ const uuidField = (what: string) => z.string({ error: `${what} must be a string`
  * The backend's ids for a pipeline. With `correlation`, the pipeline id is the backend's own job id
  * (e.g. `generation_jobs.id`) and must be a UUID too. Unknown fields are refused.
  */
-export const correlationSchema = z.strictObject({
+const correlationSchema = z.strictObject({
   userId: uuidField('correlation.userId').optional(),
   characterId: uuidField('correlation.characterId').optional(),
 });
@@ -87,7 +87,7 @@ export function keyTemplateProblems(template: string, context: KeyTemplateContex
 export const callbackUrlMaxChars = 2048;
 
 /** Where a pipeline's progress callbacks go (the host must be in the worker's allow-list). */
-export const callbackSpecSchema = z.strictObject({
+const callbackSpecSchema = z.strictObject({
   url: z
     .string({ error: 'callback.url must be a string' })
     .max(callbackUrlMaxChars, { error: `callback.url must be at most ${callbackUrlMaxChars} characters` })
@@ -145,4 +145,9 @@ export function integrationIssues(
     issues.push({ path: 'callback.url', message: `callback.url host is not in the allowed callback hosts (CALLBACK_ALLOWED_HOSTS)` });
   }
   return issues;
+}
+
+/** The correlation and callback schemas, for the spec to build on (a function: see {@link identifierSchemas}). */
+export function integrationSchemas() {
+  return { correlationSchema, callbackSpecSchema };
 }

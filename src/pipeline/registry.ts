@@ -2,9 +2,11 @@ import { z } from 'zod';
 import { compareNodeIds } from './comfy-graph.js';
 import { issuesFromZod, ownValue, summarizeIssues } from './errors.js';
 import type { PipelineSpecIssue } from './errors.js';
-import { deploymentKeySchema, paramNameSchema } from './identifiers.js';
+import { identifierSchemas } from './identifiers.js';
 import { requiredParams, stepKinds } from './step-kinds.js';
 import type { StepKind } from './step-kinds.js';
+
+const { deploymentKeySchema, paramNameSchema } = identifierSchemas();
 
 /** Re-exported: the registry's output order is defined by it. */
 export { compareNodeIds };
@@ -15,14 +17,14 @@ export { compareNodeIds };
  */
 
 /** A ComfyUI node id as RunComfy overrides use it: always a string, possibly compound (`"68:6"`). */
-export const nodeIdSchema = z
+const nodeIdSchema = z
   .string({ error: 'node id must be a string such as "6" or "68:6"' })
   .min(1, { error: 'node id must not be empty' })
   .max(64, { error: 'node id must be at most 64 characters' })
   .regex(/^\S+$/, { error: 'node id must not contain whitespace' });
 
 /** Where a parameter lands: `overrides[nodeId].inputs[inputKey]`. */
-export const bindingSchema = z.strictObject({
+const bindingSchema = z.strictObject({
   nodeId: nodeIdSchema,
   inputKey: z.string().min(1, { error: 'input key must not be empty' }).max(128),
 });
@@ -41,7 +43,7 @@ const durationMs = (what: string) =>
  * Time budgets of one job. The queue phase (cold start, waiting for a GPU) and the run phase are
  * budgeted separately: with zero warm instances a cold start alone takes minutes.
  */
-export const jobBudgetsSchema = z.strictObject({
+const jobBudgetsSchema = z.strictObject({
   /** Longest wait from submit until the job is `in_progress`. */
   queueTimeoutMs: durationMs('queueTimeoutMs'),
   /** Longest run from `in_progress` until a terminal status. */
@@ -58,7 +60,7 @@ const maxJobAttemptsSchema = z
   .max(maxJobAttemptsLimit, { error: `maxJobAttempts must be at most ${maxJobAttemptsLimit}` });
 
 /** One deployment in the registry. */
-export const deploymentEntrySchema = z
+const deploymentEntrySchema = z
   .strictObject({
     /** RunComfy deployment id (goes into the request path). */
     deploymentId: z.string().regex(/^[A-Za-z0-9_-]{1,128}$/, { error: 'deploymentId must be 1–128 characters of A-Z a-z 0-9 _ -' }),
@@ -103,7 +105,7 @@ export type DeploymentEntry = z.infer<typeof deploymentEntrySchema>;
 export const defaultMaxJobAttempts = 2;
 
 /** The whole registry file: deployments by key, plus optional defaults. */
-export const deploymentRegistrySchema = z
+const deploymentRegistrySchema = z
   .strictObject({
     defaults: z
       .strictObject({

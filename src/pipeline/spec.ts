@@ -1,12 +1,15 @@
 import { z } from 'zod';
 import { PipelineSpecError, formatPath, issuesFromZod, ownValue } from './errors.js';
 import type { PipelineSpecIssue } from './errors.js';
-import { deploymentKeySchema, paramNameSchema, pipelineIdSchema, stepIdSchema } from './identifiers.js';
-import { callbackSpecSchema, correlationSchema, isUuid, keyTemplateProblems } from './integration.js';
+import { identifierSchemas } from './identifiers.js';
+import { integrationSchemas, isUuid, keyTemplateProblems } from './integration.js';
 import { checkParamValue } from './param-values.js';
 import { maxJobAttemptsLimit, registryEntry } from './registry.js';
 import type { DeploymentRegistry } from './registry.js';
 import { defaultStepOutputSelector, kindOutputMedia, requiredParams, stepKinds, stepOutputSelectors, vocabularyParam } from './step-kinds.js';
+
+const { deploymentKeySchema, paramNameSchema, pipelineIdSchema, stepIdSchema } = identifierSchemas();
+const { callbackSpecSchema, correlationSchema } = integrationSchemas();
 
 /**
  * The pipeline spec: what a caller submits. Steps form a small DAG: a step's `inputs` wire the
@@ -26,7 +29,7 @@ export const pipelineMaxLabels = 16;
 export const pipelineSpecMaxJsonChars = 262_144;
 
 /** Where a step's parameter comes from when it is wired: an output of another step. */
-export const stepInputSchema = z.strictObject({
+const stepInputSchema = z.strictObject({
   /** Id of the step whose persisted output feeds this parameter. */
   fromStep: stepIdSchema,
   /** Which output file of that step: first image (default), first video, or first file of any type. */
@@ -36,10 +39,10 @@ export const stepInputSchema = z.strictObject({
 export type StepInput = z.infer<typeof stepInputSchema>;
 
 /** A literal parameter value. */
-export const paramValueSchema = z.union([z.string(), z.number(), z.boolean()], { error: 'expected a string, a finite number or a boolean' });
+const paramValueSchema = z.union([z.string(), z.number(), z.boolean()], { error: 'expected a string, a finite number or a boolean' });
 
 /** One step of a pipeline. */
-export const pipelineStepSchema = z.strictObject({
+const pipelineStepSchema = z.strictObject({
   /** Unique within the pipeline; appears in storage keys and activity summaries. */
   id: stepIdSchema,
   kind: z.enum(stepKinds, { error: `kind must be one of ${stepKinds.join(', ')}` }),
@@ -59,7 +62,7 @@ export const outputUrlModes = ['presigned', 'source'] as const;
 export type OutputUrlMode = (typeof outputUrlModes)[number];
 
 /** Per-pipeline behaviour switches. All optional; absent means the service default. */
-export const pipelineOptionsSchema = z.strictObject({
+const pipelineOptionsSchema = z.strictObject({
   /**
    * Which URL of a persisted output feeds later steps: `presigned` (default) = a presigned GET URL of
    * the copy in R2; `source` = RunComfy's own output URL (no R2 read, but it expires after 7 days).
@@ -112,7 +115,7 @@ const pipelineSpecObjectSchema = z.strictObject({
  * inputs naming existing steps, no dependency cycles, required parameters of each kind, value types
  * and size limits (data URIs ≤ 64 KiB).
  */
-export const pipelineSpecSchema = pipelineSpecObjectSchema.superRefine((spec, ctx) => {
+const pipelineSpecSchema = pipelineSpecObjectSchema.superRefine((spec, ctx) => {
   for (const issue of specIssues(spec)) ctx.addIssue({ code: 'custom', path: [...issue.path], message: issue.message });
 });
 /** A pipeline spec (validated shape). */

@@ -7,7 +7,6 @@ import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
 import { existsSync } from 'node:fs';
 import type { Server } from 'node:http';
-import { fileURLToPath } from 'node:url';
 import { createActivities } from '../activities/index.js';
 import { encryptingDataConverter } from '../codec/aes-gcm-codec.js';
 import { loadPayloadKeys } from '../codec/payload-keys.js';
@@ -21,6 +20,7 @@ import { PIPELINE_SEARCH_ATTRIBUTES } from '../contract/search-attributes.js';
 import { ObjectStore } from '../storage/object-store.js';
 import { createObjectStoreClient } from '../storage/s3-client.js';
 import { WebhookMetrics } from '../webhooks/metrics.js';
+import { workflowSourceOptions } from './workflow-code.js';
 import { temporalNudge } from '../webhooks/nudge.js';
 import { createWebhookReceiver, listenWebhookReceiver, type RunningWebhookReceiver } from '../webhooks/receiver.js';
 
@@ -157,10 +157,8 @@ export async function createPipelineWorker(options: PipelineWorkerOptions): Prom
   });
 
   const bundlePath = options.workflowBundlePath ?? config.worker.workflowBundlePath;
-  const workflowSource: Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath'> =
-    bundlePath && existsSync(bundlePath)
-      ? { workflowBundle: { codePath: bundlePath } }
-      : { workflowsPath: fileURLToPath(new URL(`../workflows/index${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url)) };
+  const workflowSource: Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath' | 'bundlerOptions'> =
+    bundlePath && existsSync(bundlePath) ? { workflowBundle: { codePath: bundlePath } } : workflowSourceOptions();
 
   const connection = await NativeConnection.connect(connectionOptions(config));
   // The same receiver as `npm run webhooks`, over the worker's own connection and data converter.

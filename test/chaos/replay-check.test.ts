@@ -5,12 +5,12 @@
 import proto from '@temporalio/proto';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import { checkReplays } from '../../chaos/replay-check.js';
+import { workflowsPath } from '../../src/worker/workflow-code.js';
 import { HISTORIES_DIR } from '../support/histories.js';
 
-const WORKFLOWS = { workflowsPath: fileURLToPath(new URL('../../src/workflows/index.ts', import.meta.url)) };
+const WORKFLOWS = { workflowsPath };
 
 test('a history that replays passes; one whose commands differ from the code is a violation naming the pipeline', async () => {
   const recorded = JSON.parse(readFileSync(`${HISTORIES_DIR}/polled-default-chain.json`, 'utf8')) as { events: { activityTaskScheduledEventAttributes?: { activityType?: { name?: string } } }[] };

@@ -2,8 +2,8 @@ import proto from '@temporalio/proto';
 import { Worker } from '@temporalio/worker';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
+import { workflowSourceOptions } from '../../src/worker/workflow-code.js';
 import { HISTORIES_DIR } from '../support/histories.js';
 
 /*
@@ -22,7 +22,7 @@ test('recorded pipeline histories replay without non-determinism', async () => {
     }
   }
   const replayed: string[] = [];
-  for await (const result of Worker.runReplayHistories({ workflowsPath: fileURLToPath(new URL('../../src/workflows/index.ts', import.meta.url)) }, histories())) {
+  for await (const result of Worker.runReplayHistories(workflowSourceOptions(), histories())) {
     assert.equal(result.error, undefined, `${result.workflowId}: ${String(result.error)}`);
     replayed.push(result.workflowId);
   }

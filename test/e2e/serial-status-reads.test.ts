@@ -8,9 +8,9 @@
  */
 import { Worker } from '@temporalio/worker';
 import assert from 'node:assert/strict';
-import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import type { PipelineSpec } from '../../src/pipeline/spec.js';
+import { workflowSourceOptions } from '../../src/worker/workflow-code.js';
 import { jobNudgeSignal, pipelineProgressQuery } from '../../src/contract/pipeline-contract.js';
 import { eventually, startPipelineStack, uniqueName } from '../support/pipeline-stack.js';
 import { recordHistory } from '../support/histories.js';
@@ -70,7 +70,7 @@ test('reads prompted together for two parallel steps run one at a time, and the 
     const sorted = [...reads].sort((x, y) => x.started - y.started);
     for (let i = 1; i < sorted.length; i++) assert.ok(sorted[i]!.started >= sorted[i - 1]!.completed, `reads overlapped: ${JSON.stringify(sorted.slice(i - 1, i + 1))}`);
     await recordHistory(handle, 'serial-status-reads');
-    await Worker.runReplayHistory({ workflowsPath: fileURLToPath(new URL('../../src/workflows/index.ts', import.meta.url)) }, history, handle.workflowId);
+    await Worker.runReplayHistory(workflowSourceOptions(), history, handle.workflowId);
   } finally {
     await admin.updateDeploymentConfig(t2i, { timing: { durationMs: 150 } });
   }

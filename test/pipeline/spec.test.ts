@@ -6,7 +6,6 @@ import {
   dataUriMaxChars,
   defaultPipelineSpec,
   parsePipelineSpec,
-  pipelineSpecSchema,
   seedFromPipelineId,
   validatePipelineSpec,
 } from '../../src/pipeline/index.js';
@@ -202,7 +201,7 @@ describe('pipeline spec validation', () => {
       { path: 'options.maxJobAttempts', message: 'maxJobAttempts must be at least 1' },
     ]);
     const ok = { ...twoStepSpec(), labels: { user: 'u-1' }, options: { outputUrlMode: 'source', maxJobAttempts: 3 } };
-    assert.ok(pipelineSpecSchema.safeParse(ok).success);
+    assert.ok(validatePipelineSpec(ok).ok);
   });
 
   it('throws PipelineSpecError with a stable name, code and the issues', () => {
