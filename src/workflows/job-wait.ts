@@ -1,4 +1,4 @@
-import { ApplicationFailure, condition, setHandler } from '@temporalio/workflow';
+import { ApplicationFailure, condition, patched, setHandler } from '@temporalio/workflow';
 import type { FetchJobResultOutput, PipelineTimings, ReadJobInput, ReadJobResult } from '../contract/activity-contract.js';
 import { jobNudgeSignal, STEP_FAILURE_TYPES, type JobNudge } from '../contract/pipeline-contract.js';
 import { formatDuration } from '../format.js';
@@ -10,6 +10,14 @@ import { formatDuration } from '../format.js';
  * wait early, and preparation runs as a local activity.
  */
 export const SLOT_FREE_WAITING_PATCH = 'slot-free-waiting';
+
+/**
+ * Patch id (wire name, never renamed), decided at a run's first wait: reads keep the configured
+ * interval while the phase has reads to spare, and slow down only as far as the reads it has left
+ * must cover the budget it has left. Before, every phase was paced for its whole budget from the
+ * start (the budget over its share of reads), which stretched a 1 s poll to 1.5 s and more.
+ */
+export const PACED_READS_PATCH = 'paced-reads';
 
 /** Longest pause between reads relative to the phase's budget (polling only): a 30-minute video is read less often than a 2-minute image. */
 const BUDGET_FRACTION_PER_READ = 1 / 40;
@@ -140,6 +148,9 @@ export async function waitForJob(read: (input: ReadJobInput) => Promise<ReadJobR
   let statusReads = 0;
   let phaseReads = 0;
   let pausedInReadsMs = 0;
+  const paced = patched(PACED_READS_PATCH);
+  // Reads a phase keeps for quick first reads, nudges and retries: a share of a small allowance.
+  const heldBack = paced ? Math.min(READS_HELD_BACK, Math.floor(input.readsPerPhase / 4)) : READS_HELD_BACK;
   board.know(key, 'queued');
   try {
     for (;;) {
@@ -189,14 +200,19 @@ export async function waitForJob(read: (input: ReadJobInput) => Promise<ReadJobR
         hooks.onRunning();
       }
       const phaseBudgetMs = phase === 'queue' ? input.queueBudgetMs : input.runBudgetMs;
-      const spreadMs = phaseBudgetMs / Math.max(1, input.readsPerPhase - READS_HELD_BACK);
-      const maxIntervalMs = Math.max(timings.pollInitialIntervalMs, Math.min(timings.pollMaxIntervalMs, phaseBudgetMs * BUDGET_FRACTION_PER_READ), spreadMs);
+      // The slowest pace that still leaves a read for every stretch of the budget: the whole budget
+      // over the phase's share (before), or what is left of it over the reads left (paced).
+      const paceMs = paced
+        ? (phaseBudgetMs - (Date.now() - phaseStartedAtMs)) / Math.max(1, input.readsPerPhase - phaseReads - heldBack)
+        : phaseBudgetMs / Math.max(1, input.readsPerPhase - heldBack);
+      const maxIntervalMs = Math.max(timings.pollInitialIntervalMs, Math.min(timings.pollMaxIntervalMs, phaseBudgetMs * BUDGET_FRACTION_PER_READ), paced ? 0 : paceMs);
       if (answer.status === 'unreadable') {
         delayMs = Math.max(answer.retryAfterMs ?? 0, intervalMs);
       } else {
         // With webhooks, reads are a backstop: a lost webhook costs at most one backstop interval.
         delayMs = backstopMs !== undefined ? Math.max(backstopMs, intervalMs) : intervalMs;
       }
+      if (paced) delayMs = Math.max(delayMs, paceMs);
       intervalMs = Math.min(intervalMs * INTERVAL_GROWTH, maxIntervalMs);
       hooks.onRead(answer, statusReads, answer.status === 'unreadable' ? undefined : Date.now() + delayMs);
     }

@@ -1,0 +1,27 @@
+/*
+ * Reads keep the configured poll interval while a phase has reads to spare. They used to be paced
+ * for the phase's whole budget from the first read, which stretched a 1 s poll to 1.5 s and more,
+ * so a pipeline learned of each job's end later than the interval promised.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { PACED_READS_PATCH } from '../../src/workflows/job-wait.js';
+import { startPipelineStack, uniqueName } from '../support/pipeline-stack.js';
+
+const stack = await startPipelineStack({ env: { POLL_INITIAL_INTERVAL_MS: '1000', POLL_MAX_INTERVAL_MS: '1000' } });
+const t2i = stack.emulator.deploymentId('fofr_flux_dev_fp8_t2i');
+
+test('with a 1 s poll, every pause between status reads is 1 s, however long the phase’s budget', async () => {
+  await stack.emulator.admin.updateDeploymentConfig(t2i, { timing: { durationMs: 3_500, jitterMs: 0, coldStartMs: 0 } });
+  const handle = await stack.start({ pipelineId: uniqueName('paced'), steps: [{ id: 'image', kind: 't2i', deployment: 'flux-t2i', params: { prompt: 'a kite', seed: 5 } }] });
+  const result = await handle.result();
+  assert.equal(result.status, 'succeeded');
+  const events = (await handle.fetchHistory()).events ?? [];
+  const pauses = events.flatMap((e) => (e.timerStartedEventAttributes ? [Number(e.timerStartedEventAttributes.startToFireTimeout?.seconds ?? 0) * 1000 + Math.round((e.timerStartedEventAttributes.startToFireTimeout?.nanos ?? 0) / 1e6)] : []));
+  assert.ok(pauses.length >= 3, `reads every second through a 3.5 s job (${pauses.length} timers)`);
+  assert.deepEqual(new Set(pauses), new Set([1_000]), `pauses: ${pauses.join(', ')} ms`);
+  const attempt = result.steps[0]!.attempts[0]!;
+  assert.ok((attempt.statusReads ?? 0) <= pauses.length + 1);
+  const markers = events.flatMap((e) => Object.values(e.markerRecordedEventAttributes?.details ?? {}).flatMap((p) => (p.payloads ?? []).map((payload) => Buffer.from(payload.data ?? []).toString())));
+  assert.ok(markers.some((m) => m.includes(PACED_READS_PATCH)), 'the run is marked with the paced-reads patch');
+});
