@@ -200,11 +200,16 @@ export async function waitForJob(read: (input: ReadJobInput) => Promise<ReadJobR
         hooks.onRunning();
       }
       const phaseBudgetMs = phase === 'queue' ? input.queueBudgetMs : input.runBudgetMs;
-      // The slowest pace that still leaves a read for every stretch of the budget: the whole budget
-      // over the phase's share (before), or what is left of it over the reads left (paced).
-      const paceMs = paced
-        ? (phaseBudgetMs - (Date.now() - phaseStartedAtMs)) / Math.max(1, input.readsPerPhase - phaseReads - heldBack)
-        : phaseBudgetMs / Math.max(1, input.readsPerPhase - heldBack);
+      // The slowest pace that still leaves a read for every stretch of the budget. Before: the whole
+      // budget over the phase's share, from the first read. Paced: the first half of the share goes
+      // at the configured interval (most jobs end in it), then what is left of the budget is spread
+      // over the reads left, so a job that runs long is read less often late in its phase.
+      const spareReads = input.readsPerPhase - phaseReads - heldBack;
+      const paceMs = !paced
+        ? phaseBudgetMs / Math.max(1, input.readsPerPhase - heldBack)
+        : spareReads > (input.readsPerPhase - heldBack) / 2
+          ? 0
+          : (phaseBudgetMs - (Date.now() - phaseStartedAtMs)) / Math.max(1, spareReads);
       const maxIntervalMs = Math.max(timings.pollInitialIntervalMs, Math.min(timings.pollMaxIntervalMs, phaseBudgetMs * BUDGET_FRACTION_PER_READ), paced ? 0 : paceMs);
       if (answer.status === 'unreadable') {
         delayMs = Math.max(answer.retryAfterMs ?? 0, intervalMs);

@@ -13,7 +13,9 @@ const t2i = stack.emulator.deploymentId('fofr_flux_dev_fp8_t2i');
 
 test('with a 1 s poll, every pause between status reads is 1 s, however long the phase’s budget', async () => {
   await stack.emulator.admin.updateDeploymentConfig(t2i, { timing: { durationMs: 3_500, jitterMs: 0, coldStartMs: 0 } });
-  const handle = await stack.start({ pipelineId: uniqueName('paced'), steps: [{ id: 'image', kind: 't2i', deployment: 'flux-t2i', params: { prompt: 'a kite', seed: 5 } }] });
+  // Ten job attempts: a small share of reads per phase (138), so pacing for the whole 10-minute queue
+  // budget from the start would pause 5.7 s between reads.
+  const handle = await stack.start({ pipelineId: uniqueName('paced'), options: { maxJobAttempts: 10 }, steps: [{ id: 'image', kind: 't2i', deployment: 'flux-t2i', params: { prompt: 'a kite', seed: 5 } }] });
   const result = await handle.result();
   assert.equal(result.status, 'succeeded');
   const events = (await handle.fetchHistory()).events ?? [];
