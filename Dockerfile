@@ -26,7 +26,10 @@ FROM ${NODE_IMAGE} AS runtime
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates \
  && rm -rf /var/lib/apt/lists/*
+# MALLOC_ARENA_MAX: the Rust core's threads otherwise each get a malloc arena of their own, which
+# costs a worker holding 1,000 waiting pipelines about 100 MB of RSS (docs/benchmark.md).
 ENV NODE_ENV=production \
+    MALLOC_ARENA_MAX=2 \
     WORKFLOW_BUNDLE_PATH=/app/dist/workflow-bundle.js \
     DEPLOYMENT_REGISTRY_PATH=/app/config/deployments.json \
     METRICS_PORT=9464 \

@@ -272,6 +272,8 @@ export async function startWorkerProcess(stack: BenchStack, taskQueue: string, s
     METRICS_PORT: String(metricsPort),
     TEMPORAL_METRICS_PORT: String(temporalMetricsPort),
     LOG_LEVEL: 'INFO',
+    // As the container image sets it (Dockerfile): one malloc arena per thread costs RSS.
+    MALLOC_ARENA_MAX: '2',
     // The emulator serves output files on 127.0.0.1; production refuses loopback.
     OUTPUT_ALLOW_LOOPBACK: 'true',
     ...settings,

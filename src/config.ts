@@ -152,6 +152,11 @@ export const workerEnvSchema = z.object({
   SHUTDOWN_GRACE_MS: positiveInt().default(30_000),
   HEARTBEAT_THROTTLE_MS: positiveInt().default(5_000),
   WORKFLOW_BUNDLE_PATH: z.string().min(1).optional(),
+  // V8 flags the worker process sets before its workflow thread starts; `none`: none.
+  WORKER_V8_FLAGS: z
+    .string()
+    .regex(/^\s*(none|(--[a-z][a-z0-9-]*(=[A-Za-z0-9.]+)?\s*)+)\s*$/, { error: 'must be none, or V8 flags such as --optimize-for-size --max-semi-space-size=2, separated by spaces' })
+    .default('--optimize-for-size'),
 
   // Output downloads: RunComfy's output URLs are data from outside (see src/net/address-guard.ts).
   OUTPUT_HOSTS: z.string().optional(),
@@ -184,7 +189,7 @@ export interface WorkerConfig {
   presignTtlSeconds: number;
   deploymentCacheTtlMs: number;
   maxConcurrentCopies: number;
-  worker: { maxConcurrentActivities: number; maxConcurrentWorkflowTasks: number; maxCachedWorkflows: number; shutdownGraceMs: number; heartbeatThrottleMs: number; workflowBundlePath?: string };
+  worker: { maxConcurrentActivities: number; maxConcurrentWorkflowTasks: number; maxCachedWorkflows: number; shutdownGraceMs: number; heartbeatThrottleMs: number; workflowBundlePath?: string; v8Flags: string };
   metricsPort: number;
   temporalMetricsPort: number;
   logLevel: WorkerEnv['LOG_LEVEL'];
@@ -271,6 +276,7 @@ export function parseWorkerConfig(env: Readonly<Record<string, string | undefine
       shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
       heartbeatThrottleMs: e.HEARTBEAT_THROTTLE_MS,
       ...(e.WORKFLOW_BUNDLE_PATH ? { workflowBundlePath: e.WORKFLOW_BUNDLE_PATH } : {}),
+      v8Flags: e.WORKER_V8_FLAGS.trim() === 'none' ? '' : e.WORKER_V8_FLAGS.trim(),
     },
     metricsPort: e.METRICS_PORT,
     temporalMetricsPort: e.TEMPORAL_METRICS_PORT,

@@ -21,11 +21,14 @@ test('worker configuration: defaults, and copy concurrency bounded by the memory
   assert.equal(config.maxConcurrentCopies, 6);
   assert.equal(copiesWithinBudget(10, 8, 4), 1, 'at least one copy, whatever the budget');
   assert.equal(parseWorkerConfig({ ...validEnv, TEMPORAL_API_KEY: 'k' }).temporal.tls, true, 'an API key implies TLS');
+  assert.equal(config.worker.v8Flags, '--optimize-for-size');
+  assert.equal(parseWorkerConfig({ ...validEnv, WORKER_V8_FLAGS: 'none' }).worker.v8Flags, '', 'none: no flags');
+  assert.equal(parseWorkerConfig({ ...validEnv, WORKER_V8_FLAGS: ' --optimize-for-size --max-semi-space-size=2 ' }).worker.v8Flags, '--optimize-for-size --max-semi-space-size=2');
 });
 
 test('a bad configuration names every variable and the reason, never a value', () => {
   assert.throws(
-    () => parseWorkerConfig({ ...validEnv, RUNCOMFY_TOKEN: '', R2_ENDPOINT: 'ftp://nope', COPY_PART_SIZE_MB: '2', AMBIGUOUS_SUBMIT_POLICY: 'maybe', POLL_MAX_INTERVAL_MS: 'soon' }),
+    () => parseWorkerConfig({ ...validEnv, RUNCOMFY_TOKEN: '', R2_ENDPOINT: 'ftp://nope', COPY_PART_SIZE_MB: '2', AMBIGUOUS_SUBMIT_POLICY: 'maybe', POLL_MAX_INTERVAL_MS: 'soon', WORKER_V8_FLAGS: 'optimize; rm -rf /' }),
     (error: unknown) => {
       assert.ok(error instanceof ConfigError);
       assert.equal(error.code, 'CONFIG_INVALID');
@@ -35,6 +38,7 @@ test('a bad configuration names every variable and the reason, never a value', (
       assert.match(text, /COPY_PART_SIZE_MB: must be at least 5/);
       assert.match(text, /AMBIGUOUS_SUBMIT_POLICY: expected fail or resubmit/);
       assert.match(text, /POLL_MAX_INTERVAL_MS: expected a number/);
+      assert.match(text, /WORKER_V8_FLAGS: must be none, or V8 flags/);
       assert.ok(!error.message.includes('r2-secret-value') && !error.message.includes('ftp://nope'), 'values are never echoed');
       return true;
     },
