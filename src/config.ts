@@ -156,7 +156,7 @@ export const workerEnvSchema = z.object({
   WORKER_V8_FLAGS: z
     .string()
     .regex(/^\s*(none|(--[a-z][a-z0-9-]*(=[A-Za-z0-9.]+)?\s*)+)\s*$/, { error: 'must be none, or V8 flags such as --optimize-for-size --max-semi-space-size=2, separated by spaces' })
-    .default('--optimize-for-size'),
+    .default('--max-semi-space-size=4'),
 
   // Output downloads: RunComfy's output URLs are data from outside (see src/net/address-guard.ts).
   OUTPUT_HOSTS: z.string().optional(),

@@ -10,9 +10,10 @@ import { createPipelineWorker } from './worker/pipeline-worker.js';
 
 async function main(): Promise<void> {
   const config = parseWorkerConfig(process.env);
-  // Set before the worker starts its workflow thread, whose heap they shape: with
-  // --optimize-for-size V8 grows its heaps less eagerly, which keeps a worker holding 1,000 waiting
-  // pipelines about 130 MB smaller at the same CPU (docs/benchmark.md). NODE_OPTIONS refuses this flag.
+  // Set before the worker starts its workflow thread, so they shape both heaps. The default keeps
+  // V8's young generation small: a worker holding 1,000 waiting pipelines is ~110 MB smaller at the
+  // same CPU. --optimize-for-size saves a little more but costs the copy 45% more CPU per GiB
+  // (docs/benchmark.md); NODE_OPTIONS would refuse it, hence this setting.
   if (config.worker.v8Flags) v8.setFlagsFromString(config.worker.v8Flags);
   Runtime.install({
     // One JSON object per line: what log shippers expect. Activity and workflow loggers add their context.

@@ -21,7 +21,7 @@ test('worker configuration: defaults, and copy concurrency bounded by the memory
   assert.equal(config.maxConcurrentCopies, 6);
   assert.equal(copiesWithinBudget(10, 8, 4), 1, 'at least one copy, whatever the budget');
   assert.equal(parseWorkerConfig({ ...validEnv, TEMPORAL_API_KEY: 'k' }).temporal.tls, true, 'an API key implies TLS');
-  assert.equal(config.worker.v8Flags, '--optimize-for-size');
+  assert.equal(config.worker.v8Flags, '--max-semi-space-size=4');
   assert.equal(parseWorkerConfig({ ...validEnv, WORKER_V8_FLAGS: 'none' }).worker.v8Flags, '', 'none: no flags');
   assert.equal(parseWorkerConfig({ ...validEnv, WORKER_V8_FLAGS: ' --optimize-for-size --max-semi-space-size=2 ' }).worker.v8Flags, '--optimize-for-size --max-semi-space-size=2');
 });
