@@ -276,7 +276,7 @@ export function parseWorkerConfig(env: Readonly<Record<string, string | undefine
       shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
       heartbeatThrottleMs: e.HEARTBEAT_THROTTLE_MS,
       ...(e.WORKFLOW_BUNDLE_PATH ? { workflowBundlePath: e.WORKFLOW_BUNDLE_PATH } : {}),
-      v8Flags: e.WORKER_V8_FLAGS.trim() === 'none' ? '' : e.WORKER_V8_FLAGS.trim(),
+      v8Flags: e.WORKER_V8_FLAGS.trim().replace(/^none$/, ''),
     },
     metricsPort: e.METRICS_PORT,
     temporalMetricsPort: e.TEMPORAL_METRICS_PORT,

@@ -12,10 +12,10 @@ import { formatDuration } from '../format.js';
 export const SLOT_FREE_WAITING_PATCH = 'slot-free-waiting';
 
 /**
- * Patch id (wire name, never renamed), decided at a run's first wait: reads keep the configured
- * interval while the phase has reads to spare, and slow down only as far as the reads it has left
- * must cover the budget it has left. Before, every phase was paced for its whole budget from the
- * start (the budget over its share of reads), which stretched a 1 s poll to 1.5 s and more.
+ * Patch id (wire name, never renamed), decided at each wait (the marker is recorded by the first):
+ * the first half of a phase's share of reads goes at the configured interval, then what is left of
+ * the budget is spread over the reads left. Before, every phase was paced for its whole budget from
+ * its first read (the budget over its share of reads), which stretched a 1 s poll to 1.5 s and more.
  */
 export const PACED_READS_PATCH = 'paced-reads';
 
