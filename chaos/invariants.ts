@@ -47,6 +47,8 @@ export interface PipelineVerdict {
 
 /** Faults after which a submit's outcome can be unknown: the answer lost, never sent, or its sender gone. */
 const AMBIGUITY_FAULTS = new Set(['lost-response', 'hang', 'server-error', 'worker-kill', 'worker-restart', 'temporal-restart']);
+/** A start is recorded when it was asked for; a fault that ended this much earlier may still have met it. */
+const START_TOLERANCE_MS = 1_000;
 /** A submit within this long after the workflow could see the cancel may have been in flight already. */
 const IN_FLIGHT_TOLERANCE_MS = 1_000;
 /** Maximum job attempts per step in the shipped registry's defaults. */
@@ -65,8 +67,8 @@ interface HistoryFacts {
   submitsScheduled: { eventId: number; atMs: number }[];
   lastPersistCompletedEventId?: number;
   closeEventId?: number;
-  /** Event counts for the history bound: all events, signals received, awaitJob activities scheduled. */
-  counts: { events: number; signals: number; sentSignals: number; awaitJobScheduled: number };
+  /** Event counts for the history bound: all events, signals received and sent, timers started, awaitJob activities scheduled. */
+  counts: { events: number; signals: number; sentSignals: number; timers: number; awaitJobScheduled: number };
   raw: Awaited<ReturnType<ReturnType<PipelineClient['client']['workflow']['getHandle']>['fetchHistory']>>;
 }
 
@@ -94,9 +96,17 @@ function historyText(history: unknown): string {
   return parts.join('\n');
 }
 
+/**
+ * The faults that could have touched a pipeline: injected before it closed (to the millisecond: a
+ * fault armed in the same second as the close may be what closed it) and not over before it started.
+ */
+export function faultsDuringLife(faults: readonly InjectedFault[], startedAtMs: number, closedAtMs: number): InjectedFault[] {
+  return faults.filter((f) => !f.skipped && f.atMs <= closedAtMs && (f.endMs ?? f.atMs) >= startedAtMs - START_TOLERANCE_MS);
+}
+
 async function readHistory(client: PipelineClient, workflowId: string): Promise<HistoryFacts> {
   const history = await client.client.workflow.getHandle(workflowId).fetchHistory();
-  const facts: HistoryFacts = { text: historyText(history), submitsScheduled: [], counts: { events: history.events?.length ?? 0, signals: 0, sentSignals: 0, awaitJobScheduled: 0 }, raw: history };
+  const facts: HistoryFacts = { text: historyText(history), submitsScheduled: [], counts: { events: history.events?.length ?? 0, signals: 0, sentSignals: 0, timers: 0, awaitJobScheduled: 0 }, raw: history };
   const activityTypes = new Map<string, string>();
   for (const event of history.events ?? []) {
     const eventId = Number(String(event.eventId ?? 0));
@@ -104,6 +114,7 @@ async function readHistory(client: PipelineClient, workflowId: string): Promise<
     const signaled = event.workflowExecutionSignaledEventAttributes;
     if (signaled) facts.counts.signals += 1;
     if (event.signalExternalWorkflowExecutionInitiatedEventAttributes) facts.counts.sentSignals += 1;
+    if (event.timerStartedEventAttributes) facts.counts.timers += 1;
     if (signaled?.signalName === 'cancelPipeline' && !facts.cancelEvent) facts.cancelEvent = { eventId, atMs, how: 'signal' };
     if (event.workflowExecutionCancelRequestedEventAttributes && !facts.cancelEvent) facts.cancelEvent = { eventId, atMs, how: 'temporal' };
     if (event.workflowTaskStartedEventAttributes && facts.cancelEvent && eventId > facts.cancelEvent.eventId && facts.cancelSeenAtMs === undefined) facts.cancelSeenAtMs = atMs;
@@ -251,8 +262,7 @@ export async function checkInvariants(input: CheckInput): Promise<CheckResult> {
       }
 
       // Consistency of the outcome with what was done to the pipeline.
-      const lifetimeEnd = eventMs(description.closeTime ? { seconds: Math.floor(description.closeTime.getTime() / 1000), nanos: 0 } : undefined) || Date.now();
-      const faultsDuring = input.faults.filter((f) => !f.skipped && f.atMs <= lifetimeEnd && (f.endMs ?? f.atMs) >= record.startedAtMs! - 1_000);
+      const faultsDuring = faultsDuringLife(input.faults, record.startedAtMs, description.closeTime?.getTime() ?? Date.now());
       const sentCancel = record.cancels.find((c) => c.ok);
       const allowed = new Set<string>();
       for (const [, list] of stepJobs) {

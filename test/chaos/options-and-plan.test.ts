@@ -4,6 +4,8 @@ import { test } from 'node:test';
 import { FAULT_KINDS, parseChaosArgs, replayCommand, UsageError, WEBHOOK_FAULT_KINDS } from '../../chaos/options.js';
 import { Prng } from '../../chaos/prng.js';
 import { planWorkload } from '../../chaos/workload.js';
+import { faultsDuringLife } from '../../chaos/invariants.js';
+import type { InjectedFault } from '../../chaos/faults.js';
 
 test('the replay command parses back to the same campaign', () => {
   const options = parseChaosArgs(['--seed', '42', '--minutes', '3', '--faults', 'hang,worker-kill', '--pipelines-per-minute=12', '--uploaded-inputs', '0.5', '--json']);
@@ -52,4 +54,18 @@ test('a seed names one plan; another seed another', () => {
   assert.ok(new Set(a.map((p) => p.shape)).size === 3, 'every shape appears');
   assert.ok(a.some((p) => p.policy === 'resubmit') && a.some((p) => p.policy === 'fail'));
   assert.ok(a.every((p, i) => i === 0 || p.startAtS >= a[i - 1]!.startAtS), 'sorted by start time');
+});
+
+test('a fault armed in the same second a pipeline closed, before the close, is one of its faults', () => {
+  // chaos seed 6151: a lost-response rule armed at …55.300 took the submit of a pipeline that failed at
+  // …55.508; the close time, cut to the second (…55.000), had left the fault out of the pipeline's life.
+  const closedAtMs = 1_000_055_508;
+  const startedAtMs = 1_000_030_000;
+  const lost: InjectedFault = { kind: 'lost-response', atMs: 1_000_055_300, endMs: 1_000_056_900, detail: '', lingers: true, ruleId: 'r1' };
+  const later: InjectedFault = { kind: 'hang', atMs: closedAtMs + 1, detail: '' };
+  const before: InjectedFault = { kind: 'worker-kill', atMs: startedAtMs - 9_000, endMs: startedAtMs - 2_000, detail: '' };
+  const skipped: InjectedFault = { kind: 'server-error', atMs: startedAtMs + 1, detail: '', skipped: true };
+  assert.deepEqual(faultsDuringLife([lost, later, before, skipped], startedAtMs, closedAtMs), [lost]);
+  const justBefore: InjectedFault = { kind: 'worker-kill', atMs: startedAtMs - 9_000, endMs: startedAtMs - 500, detail: '' };
+  assert.deepEqual(faultsDuringLife([justBefore], startedAtMs, closedAtMs), [justBefore], 'a start is recorded when asked for: a fault just over may still have met it');
 });

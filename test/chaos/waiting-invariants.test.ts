@@ -85,6 +85,18 @@ test('the history bound scales with attempts, reads and signals; awaitJob is nev
   assert.equal(checkHistory('p1', { events: 20, signals: 0, sentSignals: 0, awaitJobScheduled: 1 }, steps)[0]?.invariant, 'no-await-job');
 });
 
+test('timers that pace no read (store-outage and cancel waits) widen the bound; read pauses do not count twice', () => {
+  const steps = [step([{ attempt: 1, requestId: 'r1', status: 'succeeded', finishedAt: at(1), statusReads: 3 }])];
+  assert.equal(historyBound(1, 3, 0, 0, 3), historyBound(1, 3, 0, 0), 'one timer per read is already in the read’s share');
+  const withOutageWaits = historyBound(1, 3, 0, 0, 7);
+  assert.ok(withOutageWaits > historyBound(1, 3, 0, 0));
+  // A cancelled pipeline that rode out four store-outage waits: within the bound with its timers counted, past it without.
+  const events = withOutageWaits;
+  assert.deepEqual(checkHistory('p1', { events, signals: 0, sentSignals: 0, timers: 7, awaitJobScheduled: 0 }, steps), []);
+  assert.equal(checkHistory('p1', { events, signals: 0, sentSignals: 0, awaitJobScheduled: 0 }, steps)[0]?.invariant, 'history-bounded');
+  assert.equal(checkHistory('p1', { events: events + 1, signals: 0, sentSignals: 0, timers: 7, awaitJobScheduled: 0 }, steps)[0]?.invariant, 'history-bounded');
+});
+
 test('a forged webhook answered 2xx is a violation; tokens are read from the delivered URLs', () => {
   const delivery = (kind: WebhookDeliveryRecord['kind'], code: number, token: string): WebhookDeliveryRecord => ({
     delivery_id: `d-${kind}`,
