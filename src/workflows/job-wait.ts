@@ -1,4 +1,4 @@
-import { ApplicationFailure, condition, patched, setHandler } from '@temporalio/workflow';
+import { ApplicationFailure, CancellationScope, condition, isCancellation, patched, setHandler } from '@temporalio/workflow';
 import type { FetchJobResultOutput, PipelineTimings, ReadJobInput, ReadJobResult } from '../contract/activity-contract.js';
 import { jobNudgeSignal, STEP_FAILURE_TYPES, type JobNudge } from '../contract/pipeline-contract.js';
 import { formatDuration } from '../format.js';
@@ -18,6 +18,14 @@ export const SLOT_FREE_WAITING_PATCH = 'slot-free-waiting';
  * its first read (the budget over its share of reads), which stretched a 1 s poll to 1.5 s and more.
  */
 export const PACED_READS_PATCH = 'paced-reads';
+
+/**
+ * Patch id (wire name, never renamed), decided at each wait (the marker is recorded by the first):
+ * with polling alone, the pause before the next read is a timer started together with the read
+ * before it, so reads come one interval apart instead of one interval plus the read's round trip
+ * and two workflow tasks (45 ms a read on a busy worker; the whole read when RunComfy answers slowly).
+ */
+export const OVERLAPPED_PAUSES_PATCH = 'overlapped-read-pauses';
 
 /** Longest pause between reads relative to the phase's budget (polling only): a 30-minute video is read less often than a 2-minute image. */
 const BUDGET_FRACTION_PER_READ = 1 / 40;
@@ -41,6 +49,10 @@ export const MAX_NUDGED_READS_PER_PHASE = 16;
  * inside the next read (the activity sleeps, then reads) instead, so quick polls stay quick.
  */
 const MIN_TIMER_MS = 1_000;
+
+/** How far an overlapped pause may end from the one the read's answer asks for, and still be kept. */
+const AHEAD_TOLERANCE_MS = 100;
+const AHEAD_TOLERANCE_FRACTION = 0.05;
 
 /** RunComfy's webhook status words that only repeat what a waiting step may already know. */
 const HINTS: Record<string, 'queued' | 'running'> = { in_queue: 'queued', queued: 'queued', in_progress: 'running', running: 'running' };
@@ -151,6 +163,37 @@ export async function waitForJob(read: (input: ReadJobInput) => Promise<ReadJobR
   const paced = patched(PACED_READS_PATCH);
   // Reads a phase keeps for quick first reads, nudges and retries: a share of a small allowance.
   const heldBack = paced ? Math.min(READS_HELD_BACK, Math.floor(input.readsPerPhase / 4)) : READS_HELD_BACK;
+  // Polling alone: the read schedule is the latency, so each pause runs alongside the read before it.
+  const overlapped = backstopMs === undefined && patched(OVERLAPPED_PAUSES_PATCH);
+  const nudgeable = (): boolean => input.readsPerPhase - phaseReads > 1 && nudgedReads < MAX_NUDGED_READS_PER_PHASE;
+  const summary = `${input.stepId}: next status read of ${input.requestId}`;
+  /** The pause after a read that found the job in `phase` (readable or not), and the interval after it. */
+  const plan = (retryAfterMs: number | undefined, unreadable: boolean): { delayMs: number; intervalMs: number } => {
+    const phaseBudgetMs = phase === 'queue' ? input.queueBudgetMs : input.runBudgetMs;
+    // The slowest pace that still leaves a read for every stretch of the budget. Before: the whole
+    // budget over the phase's share, from the first read. Paced: the first half of the share goes
+    // at the configured interval (most jobs end in it), then what is left of the budget is spread
+    // over the reads left, so a job that runs long is read less often late in its phase.
+    const spareReads = input.readsPerPhase - phaseReads - heldBack;
+    const paceMs = !paced
+      ? phaseBudgetMs / Math.max(1, input.readsPerPhase - heldBack)
+      : spareReads > (input.readsPerPhase - heldBack) / 2
+        ? 0
+        : (phaseBudgetMs - (Date.now() - phaseStartedAtMs)) / Math.max(1, spareReads);
+    const maxIntervalMs = Math.max(timings.pollInitialIntervalMs, Math.min(timings.pollMaxIntervalMs, phaseBudgetMs * BUDGET_FRACTION_PER_READ), paced ? 0 : paceMs);
+    // With webhooks, reads are a backstop: a lost webhook costs at most one backstop interval.
+    let next = unreadable ? Math.max(retryAfterMs ?? 0, intervalMs) : backstopMs !== undefined ? Math.max(backstopMs, intervalMs) : intervalMs;
+    if (paced) next = Math.max(next, paceMs);
+    return { delayMs: next, intervalMs: Math.min(intervalMs * INTERVAL_GROWTH, maxIntervalMs) };
+  };
+  /** The pause before the next read, held to the phase's budget and share of reads. */
+  const pauseFor = (wantedMs: number): number => {
+    const budgetMs = phase === 'queue' ? input.queueBudgetMs : input.runBudgetMs;
+    const remainingMs = budgetMs - (Date.now() - phaseStartedAtMs);
+    const readsLeft = input.readsPerPhase - phaseReads;
+    return readsLeft <= 1 ? remainingMs + 1 : Math.max(0, Math.min(wantedMs, remainingMs + 1));
+  };
+  let ahead: PauseAhead | undefined;
   board.know(key, 'queued');
   try {
     for (;;) {
@@ -159,21 +202,33 @@ export async function waitForJob(read: (input: ReadJobInput) => Promise<ReadJobR
       if (remainingMs < 0) throw budgetExceeded(input.requestId, phase, budgetMs, Date.now() - phaseStartedAtMs);
       // Intervals are stretched so a phase never needs more than its share of reads (below); should
       // it use them up anyway (nudges, retries), the last one waits for the budget's end.
-      const readsLeft = input.readsPerPhase - phaseReads;
-      const pauseMs = readsLeft <= 1 ? remainingMs + 1 : Math.max(0, Math.min(delayMs, remainingMs + 1));
-      const nudgeable = readsLeft > 1 && nudgedReads < MAX_NUDGED_READS_PER_PHASE;
+      const pauseMs = pauseFor(delayMs);
       let nudged = false;
       let delayInRead: number | undefined;
-      // A nudge cannot cut short a pause taken inside a read: at most a second's worth in a row, then a timer.
-      if (pauseMs < MIN_TIMER_MS && pausedInReadsMs + pauseMs < MIN_TIMER_MS && !(nudgeable && board.has(key, input.requestId))) {
+      if (ahead) {
+        // Started with the previous read, for the pause it was expected to need, and kept (below).
+        nudged = await ahead.settled();
+        ahead = undefined;
+        pausedInReadsMs = 0;
+      } else if (pauseMs < MIN_TIMER_MS && pausedInReadsMs + pauseMs < MIN_TIMER_MS && !(nudgeable() && board.has(key, input.requestId))) {
+        // A nudge cannot cut short a pause taken inside a read: at most a second's worth in a row, then a timer.
         delayInRead = pauseMs;
         pausedInReadsMs += pauseMs;
       } else {
         pausedInReadsMs = 0;
-        nudged = await condition(() => nudgeable && board.has(key, input.requestId), Math.max(1, pauseMs), { summary: `${input.stepId}: next status read of ${input.requestId}` });
+        nudged = await condition(() => nudgeable() && board.has(key, input.requestId), Math.max(1, pauseMs), { summary });
       }
       board.take(key);
       if (nudged) nudgedReads++;
+      const readAtMs = Date.now() + (delayInRead ?? 0);
+      if (overlapped) {
+        // The pause after this read, should it find the job as the last one did, starts now: the
+        // read's round trip and the workflow task after it are not added to the interval.
+        phaseReads++;
+        const expectedMs = pauseFor(plan(undefined, false).delayMs);
+        phaseReads--;
+        if (expectedMs >= MIN_TIMER_MS) ahead = new PauseAhead(readAtMs + expectedMs, () => nudgeable() && board.has(key, input.requestId), summary);
+      }
       const answer = await read({
         deploymentId: input.deploymentId,
         requestId: input.requestId,
@@ -186,6 +241,8 @@ export async function waitForJob(read: (input: ReadJobInput) => Promise<ReadJobR
       // Counted once the read answered, like statusReads: a read cut short by a cancel is neither.
       if (nudged) hooks.onNudgedRead();
       if (answer.status === 'completed' || answer.status === 'cancelled') {
+        ahead?.drop();
+        ahead = undefined;
         hooks.onRead(answer, statusReads, undefined);
         if (!answer.result) throw ApplicationFailure.create({ type: STEP_FAILURE_TYPES.remoteApi, message: `RunComfy request ${input.requestId} ended without a readable result`, nonRetryable: true });
         return { result: answer.result, status: answer.status };
@@ -199,31 +256,64 @@ export async function waitForJob(read: (input: ReadJobInput) => Promise<ReadJobR
         board.know(key, 'running');
         hooks.onRunning();
       }
-      const phaseBudgetMs = phase === 'queue' ? input.queueBudgetMs : input.runBudgetMs;
-      // The slowest pace that still leaves a read for every stretch of the budget. Before: the whole
-      // budget over the phase's share, from the first read. Paced: the first half of the share goes
-      // at the configured interval (most jobs end in it), then what is left of the budget is spread
-      // over the reads left, so a job that runs long is read less often late in its phase.
-      const spareReads = input.readsPerPhase - phaseReads - heldBack;
-      const paceMs = !paced
-        ? phaseBudgetMs / Math.max(1, input.readsPerPhase - heldBack)
-        : spareReads > (input.readsPerPhase - heldBack) / 2
-          ? 0
-          : (phaseBudgetMs - (Date.now() - phaseStartedAtMs)) / Math.max(1, spareReads);
-      const maxIntervalMs = Math.max(timings.pollInitialIntervalMs, Math.min(timings.pollMaxIntervalMs, phaseBudgetMs * BUDGET_FRACTION_PER_READ), paced ? 0 : paceMs);
-      if (answer.status === 'unreadable') {
-        delayMs = Math.max(answer.retryAfterMs ?? 0, intervalMs);
-      } else {
-        // With webhooks, reads are a backstop: a lost webhook costs at most one backstop interval.
-        delayMs = backstopMs !== undefined ? Math.max(backstopMs, intervalMs) : intervalMs;
+      const unreadable = answer.status === 'unreadable';
+      const next = plan(unreadable ? answer.retryAfterMs : undefined, unreadable);
+      delayMs = next.delayMs;
+      intervalMs = next.intervalMs;
+      let nextReadAtMs = Date.now() + delayMs;
+      if (ahead) {
+        // Kept when it ends about when this read's pause, counted from the read, would; otherwise (a
+        // new phase, a server's Retry-After counted from its answer) what is left is taken anew.
+        const wantedAtMs = (unreadable ? Date.now() : readAtMs) + pauseFor(delayMs);
+        if (Math.abs(ahead.dueAtMs - wantedAtMs) <= Math.max(AHEAD_TOLERANCE_MS, delayMs * AHEAD_TOLERANCE_FRACTION)) {
+          nextReadAtMs = ahead.dueAtMs;
+        } else {
+          ahead.drop();
+          ahead = undefined;
+          delayMs = Math.max(0, wantedAtMs - Date.now());
+          nextReadAtMs = wantedAtMs;
+        }
       }
-      if (paced) delayMs = Math.max(delayMs, paceMs);
-      intervalMs = Math.min(intervalMs * INTERVAL_GROWTH, maxIntervalMs);
-      hooks.onRead(answer, statusReads, answer.status === 'unreadable' ? undefined : Date.now() + delayMs);
+      hooks.onRead(answer, statusReads, unreadable ? undefined : nextReadAtMs);
     }
   } finally {
+    ahead?.drop();
     board.take(key);
     board.know(key, undefined);
+  }
+}
+
+/**
+ * A durable pause toward the next status read, started together with the read before it. A nudge
+ * (the predicate) ends it early; dropping it cancels its timer in its own scope only, so a cancel of
+ * the pipeline still reaches whoever waits on it.
+ */
+class PauseAhead {
+  readonly dueAtMs: number;
+  readonly #scope = new CancellationScope();
+  readonly #outcome: Promise<{ nudged: boolean } | { error: unknown }>;
+  #dropped = false;
+
+  constructor(dueAtMs: number, nudge: () => boolean, summary: string) {
+    this.dueAtMs = dueAtMs;
+    // Settled into a value at once, so a rejection nobody awaits yet is never unhandled.
+    this.#outcome = this.#scope.run(() => condition(nudge, Math.max(1, dueAtMs - Date.now()), { summary })).then(
+      (nudged) => ({ nudged }),
+      (error: unknown) => ({ error }),
+    );
+  }
+
+  async settled(): Promise<boolean> {
+    const outcome = await this.#outcome;
+    if ('nudged' in outcome) return outcome.nudged;
+    if (this.#dropped && isCancellation(outcome.error)) return false;
+    throw outcome.error;
+  }
+
+  drop(): void {
+    if (this.#dropped) return;
+    this.#dropped = true;
+    this.#scope.cancel();
   }
 }
 

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { PACED_READS_PATCH } from '../../src/workflows/job-wait.js';
+import { OVERLAPPED_PAUSES_PATCH, PACED_READS_PATCH } from '../../src/workflows/job-wait.js';
 import { startPipelineStack, uniqueName } from '../support/pipeline-stack.js';
 
 const stack = await startPipelineStack({ env: { POLL_INITIAL_INTERVAL_MS: '1000', POLL_MAX_INTERVAL_MS: '1000' } });
@@ -26,4 +26,30 @@ test('with a 1 s poll, every pause between status reads is 1 s, however long the
   assert.ok((attempt.statusReads ?? 0) <= pauses.length + 1);
   const markers = events.flatMap((e) => Object.values(e.markerRecordedEventAttributes?.details ?? {}).flatMap((p) => (p.payloads ?? []).map((payload) => Buffer.from(payload.data ?? []).toString())));
   assert.ok(markers.some((m) => m.includes(PACED_READS_PATCH)), 'the run is marked with the paced-reads patch');
+});
+
+test('with polling alone, reads come one interval apart however long each read takes: the pause runs alongside the read', async () => {
+  await stack.emulator.admin.updateDeploymentConfig(t2i, { timing: { durationMs: 5_500, jitterMs: 0, coldStartMs: 0 } });
+  // Every status answer takes 400 ms: paused after each answer, reads would come 1.4 s apart and more.
+  const slow = await stack.emulator.admin.addFault({ kind: 'delay', operations: ['status'], deploymentId: t2i, delayMs: 400, count: null });
+  try {
+    const handle = await stack.start({ pipelineId: uniqueName('overlapped'), steps: [{ id: 'image', kind: 't2i', deployment: 'flux-t2i', params: { prompt: 'a kite', seed: 6 } }] });
+    const result = await handle.result();
+    assert.equal(result.status, 'succeeded');
+    const events = (await handle.fetchHistory()).events ?? [];
+    const readsAtMs = events.flatMap((e) =>
+      e.activityTaskScheduledEventAttributes?.activityType?.name === 'readJobStatus' ? [Number(e.eventTime?.seconds ?? 0) * 1000 + Math.floor((e.eventTime?.nanos ?? 0) / 1e6)] : [],
+    );
+    assert.ok(readsAtMs.length >= 4, `${readsAtMs.length} reads through a 5.5 s job`);
+    const gaps = readsAtMs.slice(1).map((at, i) => at - readsAtMs[i]!);
+    // Timers fire a few ms late and a workflow task takes some more; 1.4 s would mean the read's time was added.
+    for (const gap of gaps) assert.ok(gap >= 990 && gap < 1_250, `gaps between reads: ${gaps.join(', ')} ms`);
+    const markers = events.flatMap((e) => Object.values(e.markerRecordedEventAttributes?.details ?? {}).flatMap((p) => (p.payloads ?? []).map((payload) => Buffer.from(payload.data ?? []).toString())));
+    assert.ok(markers.some((m) => m.includes(OVERLAPPED_PAUSES_PATCH)), 'the run is marked with the overlapped-read-pauses patch');
+    // The pause started with the read that found the job ended is cancelled, not left to fire.
+    const cancelled = events.filter((e) => e.timerCanceledEventAttributes).length;
+    assert.equal(cancelled, 1);
+  } finally {
+    await stack.emulator.admin.removeFault(slow.id);
+  }
 });
