@@ -42,7 +42,7 @@ import { stopJob } from './stop-job.js';
 import { stepActivities, type StepActivities } from './step-activities.js';
 import { waitInQueue } from './queue-phase.js';
 import { persistThroughOutages } from './store-outage.js';
-import { NudgeBoard, readsPerPhase, SLOT_FREE_WAITING_PATCH } from './job-wait.js';
+import { NudgeBoard, pauseBeforeFirstRead, readsPerPhase, SLOT_FREE_WAITING_PATCH } from './job-wait.js';
 import { StepFailure, StepFailureWithStep } from './step-failure.js';
 import { submitOnce } from './submit-once.js';
 import { waitPhase, waitWithoutSlot } from './step-wait.js';
@@ -278,25 +278,33 @@ async function runStep(step: PipelineStep, spec: PipelineSpec, prepared: Prepare
       stopIfRequested(control, `before step "${step.id}" submitted a job`);
       const record = book.newAttempt(step.id, attempt);
       progress.state = 'submitting';
-      const requestId = await submitOnce(step, spec, prepared, attempt, inputs, record, control);
-      liveRequestId = requestId;
-      liveAttempt = { attempt, record };
-      progress.requestId = requestId;
-      record.requestId = requestId;
-      record.submittedAt = nowIso();
-      record.status = 'queued';
-      progress.state = 'waiting';
-      // The submit was in flight when a cancel arrived: its job exists, and is cancelled below.
-      stopIfRequested(control, `while step "${step.id}" submitted a job`);
-
+      // Polling alone: the first read's pause runs alongside the submit (see pauseBeforeFirstRead).
+      const firstPause = control.slotFree ? pauseBeforeFirstRead(timings, step.id) : undefined;
       let finished: FetchJobResultOutput | undefined;
-      if (control.slotFree) {
-        const { queueTimeoutMs: queueBudgetMs, runTimeoutMs: runBudgetMs } = resolved.deployment.budgets;
-        const readsLimit = readsPerPhase(Object.values(prepared.steps).map((s) => s.maxJobAttempts));
-        const job = { stepId: step.id, attempt, deploymentId, requestId, stepKind: step.kind, queueBudgetMs, runBudgetMs, timings, readsPerPhase: readsLimit };
-        finished = await waitWithoutSlot(acts, control.slotFree, job, progress, record, () => setCurrentDetails(book.waitingDetails()));
-      } else {
-        finished = await waitWithPollActivities(acts, { deploymentId, requestId, stepKind: step.kind, budgets: resolved.deployment.budgets, timings }, progress, record, control);
+      let requestId: string;
+      try {
+        requestId = await submitOnce(step, spec, prepared, attempt, inputs, record, control);
+        liveRequestId = requestId;
+        liveAttempt = { attempt, record };
+        progress.requestId = requestId;
+        record.requestId = requestId;
+        record.submittedAt = nowIso();
+        record.status = 'queued';
+        progress.state = 'waiting';
+        // The submit was in flight when a cancel arrived: its job exists, and is cancelled below.
+        stopIfRequested(control, `while step "${step.id}" submitted a job`);
+
+        if (control.slotFree) {
+          const { queueTimeoutMs: queueBudgetMs, runTimeoutMs: runBudgetMs } = resolved.deployment.budgets;
+          const readsLimit = readsPerPhase(Object.values(prepared.steps).map((s) => s.maxJobAttempts));
+          const job = { stepId: step.id, attempt, deploymentId, requestId, stepKind: step.kind, queueBudgetMs, runBudgetMs, timings, readsPerPhase: readsLimit, ...(firstPause ? { firstPause } : {}) };
+          finished = await waitWithoutSlot(acts, control.slotFree, job, progress, record, () => setCurrentDetails(book.waitingDetails()));
+        } else {
+          finished = await waitWithPollActivities(acts, { deploymentId, requestId, stepKind: step.kind, budgets: resolved.deployment.budgets, timings }, progress, record, control);
+        }
+      } finally {
+        // Unused when the submit failed or a cancel came first: its timer must not wake the run later.
+        firstPause?.drop();
       }
       // Terminal at RunComfy: nothing left to cancel for this job.
       liveRequestId = undefined;

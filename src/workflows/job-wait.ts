@@ -26,6 +26,7 @@ export const PACED_READS_PATCH = 'paced-reads';
  * and two workflow tasks (45 ms a read on a busy worker; the whole read when RunComfy answers slowly).
  */
 export const OVERLAPPED_PAUSES_PATCH = 'overlapped-read-pauses';
+// The first read's pause starts with the submit, under the same patch (pauseBeforeFirstRead).
 
 /** Longest pause between reads relative to the phase's budget (polling only): a 30-minute video is read less often than a 2-minute image. */
 const BUDGET_FRACTION_PER_READ = 1 / 40;
@@ -125,6 +126,8 @@ export interface JobWaitInput {
   timings: PipelineTimings;
   /** From {@link readsPerPhase}: the most reads one phase may make. */
   readsPerPhase: number;
+  /** From {@link pauseBeforeFirstRead}, started with the submit: the first read comes one interval after it. */
+  firstPause?: PauseAhead;
 }
 
 export interface JobWaitHooks {
@@ -194,6 +197,10 @@ export async function waitForJob(read: (input: ReadJobInput) => Promise<ReadJobR
     return readsLeft <= 1 ? remainingMs + 1 : Math.max(0, Math.min(wantedMs, remainingMs + 1));
   };
   let ahead: PauseAhead | undefined;
+  if (overlapped && input.firstPause) {
+    ahead = input.firstPause;
+    ahead.listen(() => nudgeable() && board.has(key, input.requestId));
+  }
   board.know(key, 'queued');
   try {
     for (;;) {
@@ -284,23 +291,42 @@ export async function waitForJob(read: (input: ReadJobInput) => Promise<ReadJobR
 }
 
 /**
+ * With polling alone, the pause before a job's first status read, started with its submit (and
+ * dropped should the submit fail): the first read comes one interval after the job was sent, not
+ * after the submit's answer and a workflow task, as a plain script's would. Nudges cut it short once
+ * the wait knows the job's request id ({@link PauseAhead.listen}).
+ */
+export function pauseBeforeFirstRead(timings: PipelineTimings, stepId: string): PauseAhead | undefined {
+  if (timings.webhookBackstopIntervalMs !== undefined || timings.pollInitialIntervalMs < MIN_TIMER_MS) return undefined;
+  if (!patched(OVERLAPPED_PAUSES_PATCH)) return undefined;
+  return new PauseAhead(Date.now() + timings.pollInitialIntervalMs, () => false, `${stepId}: first status read`);
+}
+
+/**
  * A durable pause toward the next status read, started together with the read before it. A nudge
  * (the predicate) ends it early; dropping it cancels its timer in its own scope only, so a cancel of
  * the pipeline still reaches whoever waits on it.
  */
-class PauseAhead {
+export class PauseAhead {
   readonly dueAtMs: number;
   readonly #scope = new CancellationScope();
   readonly #outcome: Promise<{ nudged: boolean } | { error: unknown }>;
   #dropped = false;
+  #nudge: () => boolean;
 
   constructor(dueAtMs: number, nudge: () => boolean, summary: string) {
     this.dueAtMs = dueAtMs;
+    this.#nudge = nudge;
     // Settled into a value at once, so a rejection nobody awaits yet is never unhandled.
-    this.#outcome = this.#scope.run(() => condition(nudge, Math.max(1, dueAtMs - Date.now()), { summary })).then(
+    this.#outcome = this.#scope.run(() => condition(() => this.#nudge(), Math.max(1, dueAtMs - Date.now()), { summary })).then(
       (nudged) => ({ nudged }),
       (error: unknown) => ({ error }),
     );
+  }
+
+  /** From now on, the pause ends early when `nudge` holds (checked after every workflow activation). */
+  listen(nudge: () => boolean): void {
+    this.#nudge = nudge;
   }
 
   async settled(): Promise<boolean> {

@@ -30,17 +30,21 @@ test('with a 1 s poll, every pause between status reads is 1 s, however long the
 
 test('with polling alone, reads come one interval apart however long each read takes: the pause runs alongside the read', async () => {
   await stack.emulator.admin.updateDeploymentConfig(t2i, { timing: { durationMs: 5_500, jitterMs: 0, coldStartMs: 0 } });
-  // Every status answer takes 400 ms: paused after each answer, reads would come 1.4 s apart and more.
-  const slow = await stack.emulator.admin.addFault({ kind: 'delay', operations: ['status'], deploymentId: t2i, delayMs: 400, count: null });
+  // Every submit and status answer takes 400 ms: paused after each answer, reads would come 1.4 s apart and more.
+  const slow = await stack.emulator.admin.addFault({ kind: 'delay', operations: ['submit', 'status'], deploymentId: t2i, delayMs: 400, count: null });
   try {
     const handle = await stack.start({ pipelineId: uniqueName('overlapped'), steps: [{ id: 'image', kind: 't2i', deployment: 'flux-t2i', params: { prompt: 'a kite', seed: 6 } }] });
     const result = await handle.result();
     assert.equal(result.status, 'succeeded');
     const events = (await handle.fetchHistory()).events ?? [];
-    const readsAtMs = events.flatMap((e) =>
-      e.activityTaskScheduledEventAttributes?.activityType?.name === 'readJobStatus' ? [Number(e.eventTime?.seconds ?? 0) * 1000 + Math.floor((e.eventTime?.nanos ?? 0) / 1e6)] : [],
-    );
+    const scheduledAtMs = (type: string) =>
+      events.flatMap((e) => (e.activityTaskScheduledEventAttributes?.activityType?.name === type ? [Number(e.eventTime?.seconds ?? 0) * 1000 + Math.floor((e.eventTime?.nanos ?? 0) / 1e6)] : []));
+    const [submitAtMs] = scheduledAtMs('submitJob');
+    const readsAtMs = scheduledAtMs('readJobStatus');
     assert.ok(readsAtMs.length >= 4, `${readsAtMs.length} reads through a 5.5 s job`);
+    // The first pause starts with the submit: the first read comes one interval after the job was sent.
+    const firstGap = readsAtMs[0]! - submitAtMs!;
+    assert.ok(firstGap >= 990 && firstGap < 1_250, `submit → first read: ${firstGap} ms`);
     const gaps = readsAtMs.slice(1).map((at, i) => at - readsAtMs[i]!);
     // Timers fire a few ms late and a workflow task takes some more; 1.4 s would mean the read's time was added.
     for (const gap of gaps) assert.ok(gap >= 990 && gap < 1_250, `gaps between reads: ${gaps.join(', ')} ms`);
