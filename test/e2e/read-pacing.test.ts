@@ -6,7 +6,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { OVERLAPPED_PAUSES_PATCH, PACED_READS_PATCH } from '../../src/workflows/job-wait.js';
-import { startPipelineStack, uniqueName } from '../support/pipeline-stack.js';
+import { cancelPipelineSignal, pipelineProgressQuery } from '../../src/contract/pipeline-contract.js';
+import { recordHistory } from '../support/histories.js';
+import { eventually, startPipelineStack, uniqueName } from '../support/pipeline-stack.js';
 
 const stack = await startPipelineStack({ env: { POLL_INITIAL_INTERVAL_MS: '1000', POLL_MAX_INTERVAL_MS: '1000' } });
 const t2i = stack.emulator.deploymentId('fofr_flux_dev_fp8_t2i');
@@ -53,7 +55,54 @@ test('with polling alone, reads come one interval apart however long each read t
     // The pause started with the read that found the job ended is cancelled, not left to fire.
     const cancelled = events.filter((e) => e.timerCanceledEventAttributes).length;
     assert.equal(cancelled, 1);
+    await recordHistory(handle, 'overlapped-read-pauses');
   } finally {
     await stack.emulator.admin.removeFault(slow.id);
+  }
+});
+
+function eventMs(e: { eventTime?: { seconds?: unknown; nanos?: number | null } | null }): number {
+  return Number(e.eventTime?.seconds ?? 0) * 1000 + Math.floor((e.eventTime?.nanos ?? 0) / 1e6);
+}
+
+test('a read answered 429 drops the pause started with it and waits as the server asked, counted from the answer', async () => {
+  await stack.emulator.admin.updateDeploymentConfig(t2i, { timing: { durationMs: 5_500, jitterMs: 0, coldStartMs: 0 } });
+  // The first status read is refused with Retry-After: 2 s.
+  await stack.emulator.admin.addFault({ kind: 'rate_limit', operations: ['status'], deploymentId: t2i, retryAfterSeconds: 2, count: 1 });
+  const handle = await stack.start({ pipelineId: uniqueName('overlapped-429'), steps: [{ id: 'image', kind: 't2i', deployment: 'flux-t2i', params: { prompt: 'a kite', seed: 7 } }] });
+  const result = await handle.result();
+  assert.equal(result.status, 'succeeded');
+  const events = (await handle.fetchHistory()).events ?? [];
+  const reads = events.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'readJobStatus').map(eventMs);
+  const answers = events.filter((e) => e.activityTaskCompletedEventAttributes).map(eventMs);
+  const firstAnswerMs = answers.find((at) => at > reads[0]!)!;
+  const afterRefusal = reads[1]! - firstAnswerMs;
+  assert.ok(afterRefusal >= 1_990 && afterRefusal < 2_300, `the read after the 429 came ${afterRefusal} ms after its answer (Retry-After: 2 s)`);
+  const later = reads.slice(2).map((at, i) => at - reads[i + 1]!);
+  for (const gap of later) assert.ok(gap >= 990 && gap < 1_250, `gaps after the refusal: ${later.join(', ')} ms`);
+  // The 1 s pause started with the refused read, and the one started with the read that saw the end.
+  assert.equal(events.filter((e) => e.timerCanceledEventAttributes).length, 2);
+  await recordHistory(handle, 'overlapped-read-pauses-retry-after');
+});
+
+test('a cancel while a pause runs alongside the wait cancels the job and ends the pipeline cancelled', async () => {
+  await stack.emulator.admin.updateDeploymentConfig(t2i, { timing: { durationMs: 60_000, jitterMs: 0, coldStartMs: 0 } });
+  try {
+    const handle = await stack.start({ pipelineId: uniqueName('overlapped-cancel'), steps: [{ id: 'image', kind: 't2i', deployment: 'flux-t2i', params: { prompt: 'a kite', seed: 8 } }] });
+    const requestId = await eventually(async () => {
+      const step = (await handle.query(pipelineProgressQuery)).steps[0];
+      return (step?.wait?.statusReads ?? 0) >= 2 ? step?.requestId : undefined;
+    }, { timeoutMs: 30_000, what: 'two status reads' });
+    await handle.signal(cancelPipelineSignal, { reason: 'changed my mind' });
+    const result = await handle.result();
+    assert.equal(result.status, 'cancelled');
+    assert.equal((await stack.emulator.admin.job(requestId)).state, 'cancelled', 'the job was cancelled at RunComfy');
+    const events = (await handle.fetchHistory()).events ?? [];
+    const started = events.filter((e) => e.timerStartedEventAttributes).length;
+    const ended = events.filter((e) => e.timerFiredEventAttributes || e.timerCanceledEventAttributes).length;
+    assert.equal(ended, started, 'no pause is left running once the pipeline ended');
+    await recordHistory(handle, 'overlapped-read-pauses-cancel-signal');
+  } finally {
+    await stack.emulator.admin.updateDeploymentConfig(t2i, { timing: { durationMs: 150 } });
   }
 });
