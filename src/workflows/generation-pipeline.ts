@@ -283,7 +283,7 @@ async function runStep(step: PipelineStep, spec: PipelineSpec, prepared: Prepare
       let finished: FetchJobResultOutput | undefined;
       let requestId: string;
       try {
-        requestId = await submitOnce(step, spec, prepared, attempt, inputs, record, control);
+        requestId = await submitOnce(step, spec, prepared, attempt, inputs, record, control, acts);
         liveRequestId = requestId;
         liveAttempt = { attempt, record };
         progress.requestId = requestId;

@@ -21,12 +21,17 @@ export async function waitPhase(
     if (isCancellation(error)) throw error;
     // The poll's worker was dead when the cancel came: the timeout is the cancellation.
     if (control.edges && isCancellationLike(error)) throw asCancellation(error);
-    const type = failureType(error);
-    if (type === STEP_FAILURE_TYPES.queueBudgetExceeded || type === STEP_FAILURE_TYPES.runBudgetExceeded) {
-      throw new StepFailure({ type, message: describeFailure(error), requestId: input.requestId });
-    }
-    throw new StepFailure({ type: type ?? STEP_FAILURE_TYPES.remoteApi, message: `waiting for the job failed: ${describeFailure(error)}`, requestId: input.requestId });
+    throw waitFailure(error, input.requestId);
   }
+}
+
+/** A failed wait as the step's failure: an exceeded budget keeps its type; anything else says the wait failed. */
+function waitFailure(error: unknown, requestId: string): StepFailure {
+  const type = failureType(error);
+  if (type === STEP_FAILURE_TYPES.queueBudgetExceeded || type === STEP_FAILURE_TYPES.runBudgetExceeded) {
+    return new StepFailure({ type, message: describeFailure(error), requestId });
+  }
+  return new StepFailure({ type: type ?? STEP_FAILURE_TYPES.remoteApi, message: `waiting for the job failed: ${describeFailure(error)}`, requestId });
 }
 
 /**
@@ -73,11 +78,7 @@ export async function waitWithoutSlot(
     return outcome.result;
   } catch (error) {
     if (isCancellation(error)) throw error;
-    const type = failureType(error);
-    if (type === STEP_FAILURE_TYPES.queueBudgetExceeded || type === STEP_FAILURE_TYPES.runBudgetExceeded) {
-      throw new StepFailure({ type, message: describeFailure(error), requestId: input.requestId });
-    }
-    throw new StepFailure({ type: type ?? STEP_FAILURE_TYPES.remoteApi, message: `waiting for the job failed: ${describeFailure(error)}`, requestId: input.requestId });
+    throw waitFailure(error, input.requestId);
   } finally {
     delete progress.wait;
     onChange();

@@ -3,7 +3,7 @@ import type { PipelineSpec, PipelineStep } from '../pipeline/spec.js';
 import type { PreparedPipeline, StepInputRef } from '../contract/activity-contract.js';
 import { STEP_FAILURE_TYPES } from '../contract/pipeline-contract.js';
 import { stopIfRequested, type RunControl } from './run-control.js';
-import { stepActivities } from './step-activities.js';
+import type { StepActivities } from './step-activities.js';
 import { StepFailure } from './step-failure.js';
 import { describeFailure, failureType, retryAfterFromDetails, retryDelayMs } from './workflow-failures.js';
 
@@ -19,9 +19,9 @@ export async function submitOnce(
   inputs: Record<string, StepInputRef>,
   record: { status: string; error?: string },
   control: RunControl,
+  acts: StepActivities,
 ): Promise<string> {
   const resolved = prepared.steps[step.id]!;
-  const acts = stepActivities(prepared, step.id, control.edges);
   let ambiguousResubmits = 0;
   for (let retry = 0; ; retry++) {
     if (retry > 0) stopIfRequested(control, `before step "${step.id}" retried its submit`);
