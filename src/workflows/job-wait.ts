@@ -169,15 +169,16 @@ export async function waitForJob(read: (input: ReadJobInput) => Promise<ReadJobR
   // Polling alone: the read schedule is the latency, so each pause runs alongside the read before it.
   const overlapped = backstopMs === undefined && patched(OVERLAPPED_PAUSES_PATCH);
   const nudgeable = (): boolean => input.readsPerPhase - phaseReads > 1 && nudgedReads < MAX_NUDGED_READS_PER_PHASE;
+  const nudgeWaiting = (): boolean => nudgeable() && board.has(key, input.requestId);
   const summary = `${input.stepId}: next status read of ${input.requestId}`;
   /** The pause after a read that found the job in `phase` (readable or not), and the interval after it. */
-  const plan = (retryAfterMs: number | undefined, unreadable: boolean): { delayMs: number; intervalMs: number } => {
+  const plan = (retryAfterMs: number | undefined, unreadable: boolean, readsDone = phaseReads): { delayMs: number; intervalMs: number } => {
     const phaseBudgetMs = phase === 'queue' ? input.queueBudgetMs : input.runBudgetMs;
     // The slowest pace that still leaves a read for every stretch of the budget. Before: the whole
     // budget over the phase's share, from the first read. Paced: the first half of the share goes
     // at the configured interval (most jobs end in it), then what is left of the budget is spread
     // over the reads left, so a job that runs long is read less often late in its phase.
-    const spareReads = input.readsPerPhase - phaseReads - heldBack;
+    const spareReads = input.readsPerPhase - readsDone - heldBack;
     const paceMs = !paced
       ? phaseBudgetMs / Math.max(1, input.readsPerPhase - heldBack)
       : spareReads > (input.readsPerPhase - heldBack) / 2
@@ -190,16 +191,16 @@ export async function waitForJob(read: (input: ReadJobInput) => Promise<ReadJobR
     return { delayMs: next, intervalMs: Math.min(intervalMs * INTERVAL_GROWTH, maxIntervalMs) };
   };
   /** The pause before the next read, held to the phase's budget and share of reads. */
-  const pauseFor = (wantedMs: number): number => {
+  const pauseFor = (wantedMs: number, readsDone = phaseReads): number => {
     const budgetMs = phase === 'queue' ? input.queueBudgetMs : input.runBudgetMs;
     const remainingMs = budgetMs - (Date.now() - phaseStartedAtMs);
-    const readsLeft = input.readsPerPhase - phaseReads;
+    const readsLeft = input.readsPerPhase - readsDone;
     return readsLeft <= 1 ? remainingMs + 1 : Math.max(0, Math.min(wantedMs, remainingMs + 1));
   };
   let ahead: PauseAhead | undefined;
   if (overlapped && input.firstPause) {
     ahead = input.firstPause;
-    ahead.listen(() => nudgeable() && board.has(key, input.requestId));
+    ahead.listen(nudgeWaiting);
   }
   board.know(key, 'queued');
   try {
@@ -217,13 +218,13 @@ export async function waitForJob(read: (input: ReadJobInput) => Promise<ReadJobR
         nudged = await ahead.settled();
         ahead = undefined;
         pausedInReadsMs = 0;
-      } else if (pauseMs < MIN_TIMER_MS && pausedInReadsMs + pauseMs < MIN_TIMER_MS && !(nudgeable() && board.has(key, input.requestId))) {
+      } else if (pauseMs < MIN_TIMER_MS && pausedInReadsMs + pauseMs < MIN_TIMER_MS && !nudgeWaiting()) {
         // A nudge cannot cut short a pause taken inside a read: at most a second's worth in a row, then a timer.
         delayInRead = pauseMs;
         pausedInReadsMs += pauseMs;
       } else {
         pausedInReadsMs = 0;
-        nudged = await condition(() => nudgeable() && board.has(key, input.requestId), Math.max(1, pauseMs), { summary });
+        nudged = await condition(nudgeWaiting, Math.max(1, pauseMs), { summary });
       }
       board.take(key);
       if (nudged) nudgedReads++;
@@ -231,10 +232,8 @@ export async function waitForJob(read: (input: ReadJobInput) => Promise<ReadJobR
       if (overlapped) {
         // The pause after this read, should it find the job as the last one did, starts now: the
         // read's round trip and the workflow task after it are not added to the interval.
-        phaseReads++;
-        const expectedMs = pauseFor(plan(undefined, false).delayMs);
-        phaseReads--;
-        if (expectedMs >= MIN_TIMER_MS) ahead = new PauseAhead(readAtMs + expectedMs, () => nudgeable() && board.has(key, input.requestId), summary);
+        const expectedMs = pauseFor(plan(undefined, false, phaseReads + 1).delayMs, phaseReads + 1);
+        if (expectedMs >= MIN_TIMER_MS) ahead = new PauseAhead(readAtMs + expectedMs, nudgeWaiting, summary);
       }
       const answer = await read({
         deploymentId: input.deploymentId,
