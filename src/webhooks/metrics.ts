@@ -1,7 +1,7 @@
 import { Counter, type Registry } from 'prom-client';
 
 /** What happened to one webhook call; the label of `rcp_webhooks_received_total`. */
-export const WEBHOOK_OUTCOMES = ['signaled', 'duplicate', 'closed', 'ignored', 'forged', 'oversize', 'error'] as const;
+export const WEBHOOK_OUTCOMES = ['signaled', 'duplicate', 'closed', 'ignored', 'forged', 'oversize', 'throttled', 'error'] as const;
 export type WebhookOutcome = (typeof WEBHOOK_OUTCOMES)[number];
 
 /** The receiver's counter, registered in the worker's registry or the standalone service's own. */
@@ -11,7 +11,7 @@ export class WebhookMetrics {
   constructor(readonly registry: Registry) {
     this.received = new Counter({
       name: 'rcp_webhooks_received_total',
-      help: 'RunComfy webhook calls, by outcome (signaled, duplicate, closed = workflow gone, ignored = unknown shape, forged = bad token, oversize, error = Temporal unavailable)',
+      help: 'RunComfy webhook calls, by outcome (signaled, duplicate, closed = workflow gone, ignored = unknown shape, forged = bad token or unparseable request, oversize, throttled = too many events for one job, error = Temporal unavailable)',
       labelNames: ['outcome'],
       registers: [registry],
     });

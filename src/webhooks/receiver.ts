@@ -4,8 +4,10 @@
  * cache of recent deliveries that spares Temporal a second signal for a replayed call.
  *
  *   POST <path>?wf&step&attempt&token   a job's event → 200 (signaled / duplicate / workflow closed),
- *                                       202 (ignored: not a job event), 401 (bad token), 413 (too
- *                                       large), 503 (Temporal unavailable: RunComfy retries)
+ *                                       202 (ignored: not a job event), 400 (unparseable request
+ *                                       target), 401 (bad token), 413 (too large), 429 (too many
+ *                                       events for one job: RunComfy retries later), 503 (Temporal
+ *                                       unavailable: RunComfy retries)
  *   GET /healthz                        200 while serving
  *   GET /metrics                        Prometheus text, when `serveMetrics` (standalone service)
  *
@@ -38,6 +40,8 @@ export interface WebhookReceiverOptions {
   serveMetrics?: boolean;
   /** Recent deliveries remembered to answer replays without a second signal (default 10,000; 0 = off). */
   recentDeliveries?: number;
+  /** Signals one job attempt may receive from this receiver: see {@link NudgeAllowance} (default 20, one more a minute). */
+  nudgesPerJob?: { burst: number; refillMs: number };
 }
 
 const MAX_REQUEST_ID_LENGTH = 256;
@@ -86,6 +90,63 @@ class RecentDeliveries {
   }
 }
 
+/**
+ * How many signals each job attempt (a token's subject) may still cause: a token bucket per subject.
+ * A valid URL that leaks, or a sender stuck in a loop, can vary `request_id` and `status` past the
+ * replay cache without end, and every signal is a history event and a workflow task: unchecked, that
+ * grows the pipeline's history toward Temporal's limit, where the run is terminated. A real job sends
+ * at most three distinct events (queued, running, final), so the bucket never binds for RunComfy;
+ * a refused call gets a 429 and RunComfy delivers it later, and the backstop read notices the job
+ * anyway. Per receiver copy: N copies allow N times as much, which is still bounded.
+ */
+export class NudgeAllowance {
+  readonly #buckets = new Map<string, { tokens: number; atMs: number }>();
+  constructor(
+    readonly burst: number,
+    readonly refillMs: number,
+    readonly maxSubjects = 20_000,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  #current(key: string): { tokens: number; atMs: number } {
+    const nowMs = this.now();
+    const bucket = this.#buckets.get(key) ?? { tokens: this.burst, atMs: nowMs };
+    if (bucket.tokens >= this.burst) {
+      // A full bucket saves no credit while at rest: refills count from the first call that spends.
+      bucket.atMs = nowMs;
+    } else {
+      const intervals = Math.floor((nowMs - bucket.atMs) / this.refillMs);
+      if (intervals > 0) {
+        bucket.tokens = Math.min(this.burst, bucket.tokens + intervals);
+        // Keep the remainder of a partly elapsed interval, so that steady calls still refill.
+        bucket.atMs = bucket.tokens >= this.burst ? nowMs : bucket.atMs + intervals * this.refillMs;
+      }
+    }
+    this.#buckets.delete(key);
+    this.#buckets.set(key, bucket);
+    if (this.#buckets.size > this.maxSubjects) this.#buckets.delete(this.#buckets.keys().next().value!);
+    return bucket;
+  }
+
+  /** Whether `key` may be signaled now. */
+  allows(key: string): boolean {
+    return this.#current(key).tokens > 0;
+  }
+
+  /** Records one signal sent for `key`. */
+  spend(key: string): void {
+    const bucket = this.#current(key);
+    bucket.tokens = Math.max(0, bucket.tokens - 1);
+  }
+
+  /** Seconds until `key` may be signaled again (for Retry-After). */
+  retryAfterSeconds(key: string): number {
+    const bucket = this.#current(key);
+    if (bucket.tokens > 0) return 0;
+    return Math.max(1, Math.ceil((bucket.atMs + this.refillMs - this.now()) / 1000));
+  }
+}
+
 type BodyRead = { kind: 'body'; body: Buffer } | { kind: 'oversize' } | { kind: 'aborted' };
 
 function readBody(req: IncomingMessage, maxBytes: number): Promise<BodyRead> {
@@ -118,22 +179,23 @@ function readBody(req: IncomingMessage, maxBytes: number): Promise<BodyRead> {
   });
 }
 
-function answer(res: ServerResponse, status: number, text: string, close = false): void {
+function answer(res: ServerResponse, status: number, text: string, close = false, headers: Record<string, string> = {}): void {
   if (res.headersSent || res.destroyed) return;
-  res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store', ...(close ? { connection: 'close' } : {}) }).end(`${text}\n`);
+  res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store', ...headers, ...(close ? { connection: 'close' } : {}) }).end(`${text}\n`);
 }
 
 /** A receiver server, not yet listening: see {@link listenWebhookReceiver}. */
 export function createWebhookReceiver(options: WebhookReceiverOptions): Server {
   const { settings, nudge, metrics, log } = options;
   const recent = new RecentDeliveries(options.recentDeliveries ?? 10_000);
+  const allowance = new NudgeAllowance(options.nudgesPerJob?.burst ?? 20, options.nudgesPerJob?.refillMs ?? 60_000);
   let forgedLoggedAtMs = Number.NEGATIVE_INFINITY;
   let forgedUnlogged = 0;
 
   async function receive(req: IncomingMessage, res: ServerResponse, search: URLSearchParams): Promise<void> {
-    const outcome = (name: WebhookOutcome, status: number, text: string, meta: LogMetadata = {}, close = false): void => {
+    const outcome = (name: WebhookOutcome, status: number, text: string, meta: LogMetadata = {}, close = false, headers: Record<string, string> = {}): void => {
       metrics.count(name);
-      answer(res, status, text, close);
+      answer(res, status, text, close, headers);
       if (name === 'forged') {
         forgedUnlogged++;
         if (Date.now() - forgedLoggedAtMs < FORGED_LOG_INTERVAL_MS) return;
@@ -169,6 +231,11 @@ export function createWebhookReceiver(options: WebhookReceiverOptions): Server {
       outcome('duplicate', 200, 'ok (already passed on)', meta);
       return;
     }
+    const subjectKey = JSON.stringify([workflowId, stepId, attempt]);
+    if (!allowance.allows(subjectKey)) {
+      outcome('throttled', 429, 'too many events for this job', meta, false, { 'retry-after': String(allowance.retryAfterSeconds(subjectKey)) });
+      return;
+    }
     const signal: JobNudge = { stepId, attempt, requestId: event.requestId, ...(event.status ? { status: event.status } : {}) };
     let result;
     try {
@@ -182,11 +249,21 @@ export function createWebhookReceiver(options: WebhookReceiverOptions): Server {
       return;
     }
     recent.add(replayKey);
+    allowance.spend(subjectKey);
     outcome('signaled', 200, 'ok', meta);
   }
 
   const server = createServer((req, res) => {
-    const url = new URL(req.url ?? '/', 'http://receiver.invalid');
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://receiver.invalid');
+    } catch {
+      // An absolute-form target such as `http://[` does not parse: thrown here, it would be an
+      // uncaught exception that ends the process (the worker, when the receiver runs inside it).
+      metrics.count('forged');
+      answer(res, 400, 'bad request', true);
+      return;
+    }
     if (url.pathname === settings.path) {
       if (req.method !== 'POST') {
         answer(res, 405, 'method not allowed');

@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import type { Server } from 'node:http';
+import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
@@ -16,7 +17,7 @@ import { parsePayloadKeys } from '../../src/codec/payload-keys.js';
 import { getFreePort } from '../../src/devstack/ports.js';
 import { WebhookMetrics, type WebhookOutcome } from '../../src/webhooks/metrics.js';
 import { temporalNudge } from '../../src/webhooks/nudge.js';
-import { createWebhookReceiver, listenWebhookReceiver, type RunningWebhookReceiver, type WebhookLog } from '../../src/webhooks/receiver.js';
+import { createWebhookReceiver, listenWebhookReceiver, NudgeAllowance, type RunningWebhookReceiver, type WebhookLog } from '../../src/webhooks/receiver.js';
 import { webhookToken, webhookUrlFor } from '../../src/webhooks/token.js';
 import { testTemporal, uniqueName } from '../support/local-stack.js';
 
@@ -66,7 +67,7 @@ describe('webhook receiver (real Temporal)', () => {
   };
   /** Runs `call` and returns how each outcome's counter moved. */
   const counted = async (call: () => Promise<unknown>): Promise<Partial<Record<WebhookOutcome, number>>> => {
-    const outcomes: WebhookOutcome[] = ['signaled', 'duplicate', 'closed', 'ignored', 'forged', 'oversize', 'error'];
+    const outcomes: WebhookOutcome[] = ['signaled', 'duplicate', 'closed', 'ignored', 'forged', 'oversize', 'throttled', 'error'];
     const before = await Promise.all(outcomes.map((o) => metrics.value(o)));
     await call();
     const after = await Promise.all(outcomes.map((o) => metrics.value(o)));
@@ -187,11 +188,97 @@ describe('webhook receiver (real Temporal)', () => {
     }
   });
 
+  it('answers a request target that does not parse with 400, counted as forged, and keeps serving', async () => {
+    /** Sends one raw request line (fetch cannot send a malformed target) and returns the status line. */
+    const rawStatus = (target: string): Promise<string> =>
+      new Promise((resolve, reject) => {
+        const socket = connect(receiver.port, '127.0.0.1', () => socket.write(`POST ${target} HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}`));
+        let text = '';
+        socket.on('data', (chunk) => (text += chunk.toString('latin1')));
+        socket.on('error', reject);
+        socket.on('close', () => resolve(text.split('\r\n')[0] ?? ''));
+      });
+    const handle = await target();
+    const delta = await counted(async () => {
+      for (const bad of ['http://[', 'http://[::1/runcomfy/webhook', 'http://a:99999/runcomfy/webhook']) assert.match(await rawStatus(bad), /^HTTP\/1\.1 400 /, bad);
+    });
+    assert.deepEqual(delta, { forged: 3 });
+    // Still serving: the process did not end on the bad target.
+    assert.equal(await post(urlFor(handle.workflowId, 'upscale', 5), { request_id: 'req-9', status: 'succeeded' }), 200);
+    assert.equal((await nudges(handle)).length, 1);
+  });
+
+  it('caps the signals one job attempt can cause: a leaked URL replayed with new request ids gets 429 and adds nothing to history', async () => {
+    const capped = new WebhookMetrics(new Registry());
+    const server: Server = createWebhookReceiver({ settings: { secrets: [CURRENT], path: PATH, maxBodyBytes: MAX_BODY }, nudge: temporalNudge(client), metrics: capped, log, nudgesPerJob: { burst: 3, refillMs: 60_000 } });
+    const small = await listenWebhookReceiver(server, 0, '127.0.0.1');
+    try {
+      const handle = await target();
+      const url = (attempt: number): string => webhookUrlFor({ publicUrl: `${small.url}${PATH}`, secrets: [CURRENT] }, { workflowId: handle.workflowId, stepId: 'video', attempt });
+      const statuses: number[] = [];
+      for (const status of ['in_queue', 'in_progress', 'succeeded']) statuses.push(await post(url(1), { request_id: 'req-real', status }));
+      // RunComfy's own retry of a delivered event is a duplicate: it spends nothing.
+      statuses.push(await post(url(1), { request_id: 'req-real', status: 'succeeded' }));
+      const flood = await fetch(url(1), { method: 'POST', body: JSON.stringify({ request_id: 'req-flood-1', status: 'succeeded' }) });
+      await flood.text();
+      for (let i = 2; i <= 10; i++) statuses.push(await post(url(1), { request_id: `req-flood-${i}`, status: 'succeeded' }));
+      assert.deepEqual(statuses, [200, 200, 200, 200, ...Array<number>(9).fill(429)]);
+      assert.equal(flood.status, 429);
+      const retryAfter = Number(flood.headers.get('retry-after'));
+      assert.ok(retryAfter >= 1 && retryAfter <= 60, `Retry-After ${retryAfter}`);
+      // Another attempt of the same step has its own allowance.
+      assert.equal(await post(url(2), { request_id: 'req-retry', status: 'in_queue' }), 200);
+      assert.equal((await nudges(handle)).length, 4);
+      assert.equal(await capped.value('throttled'), 10);
+      assert.equal(await capped.value('duplicate'), 1);
+    } finally {
+      await small.close();
+    }
+  });
+
   it('serves /healthz and /metrics, and nothing else', async () => {
     assert.equal((await fetch(`${receiver.url}/healthz`)).status, 200);
     const exposition = await (await fetch(`${receiver.url}/metrics`)).text();
     assert.match(exposition, /rcp_webhooks_received_total\{outcome="forged"\} [1-9]/);
     assert.equal((await fetch(`${receiver.url}${PATH}`)).status, 405);
     assert.equal((await fetch(`${receiver.url}/other`, { method: 'POST', body: '{}' })).status, 404);
+  });
+});
+
+describe('NudgeAllowance', () => {
+  it('allows a burst, then one more per refill interval, without saving credit while full', () => {
+    let nowMs = 0;
+    const allowance = new NudgeAllowance(3, 1_000, 20_000, () => nowMs);
+    const spendWhileAllowed = (): number => {
+      let spent = 0;
+      while (allowance.allows('a')) {
+        allowance.spend('a');
+        spent++;
+      }
+      return spent;
+    };
+    nowMs = 60_000; // an hour at rest with a full bucket saves nothing
+    assert.equal(spendWhileAllowed(), 3);
+    assert.equal(allowance.retryAfterSeconds('a'), 1);
+    nowMs += 999;
+    assert.equal(allowance.allows('a'), false);
+    nowMs += 1;
+    assert.equal(spendWhileAllowed(), 1);
+    nowMs += 2_500;
+    assert.equal(spendWhileAllowed(), 2);
+    // The half interval left over still counts toward the next token.
+    nowMs += 500;
+    assert.equal(spendWhileAllowed(), 1);
+    assert.equal(allowance.allows('b'), true, 'subjects are counted apart');
+  });
+
+  it('remembers a bounded number of subjects, forgetting the least recently seen', () => {
+    const allowance = new NudgeAllowance(1, 60_000, 2, () => 0);
+    allowance.spend('a');
+    allowance.spend('b');
+    assert.equal(allowance.allows('a'), false);
+    allowance.spend('c'); // evicts b, the least recently seen
+    assert.equal(allowance.allows('a'), false);
+    assert.equal(allowance.allows('b'), true);
   });
 });
