@@ -163,6 +163,7 @@ export const workerEnvSchema = z.object({
   OUTPUT_ALLOW_LOOPBACK: envBoolean.default(false),
   MAX_OUTPUT_BYTES: positiveInt().default(2 * 1024 * MIB),
   OUTPUT_IDLE_TIMEOUT_MS: positiveInt(3_600_000).default(30_000),
+  OUTPUT_FIRST_BYTE_TIMEOUT_MS: positiveInt(3_600_000).default(5_000),
   OUTPUT_DEADLINE_MS: positiveInt(24 * 3_600_000).default(15 * 60_000),
   // Payload encryption (src/codec): `id:base64key` entries, the first one encrypts.
   PAYLOAD_KEYS: z.string().optional(),
@@ -197,7 +198,7 @@ export interface WorkerConfig {
   integration: IntegrationSettings;
   /** CALLBACK_SECRET: signs callbacks; reaches only the delivery activity. */
   callbackSecret?: string;
-  downloads: { policy: AddressPolicy; maxOutputBytes: number; idleTimeoutMs: number; deadlineMs: number };
+  downloads: { policy: AddressPolicy; maxOutputBytes: number; idleTimeoutMs: number; firstByteTimeoutMs: number; deadlineMs: number };
   /** Raw payload key settings, turned into a codec by `loadPayloadKeys` (which reads the key file). */
   payloadKeys: PayloadKeySettings;
   /** Present when WEBHOOK_PUBLIC_URL is set: submits carry a signed webhook URL. Holds secrets: never in history. */
@@ -285,6 +286,7 @@ export function parseWorkerConfig(env: Readonly<Record<string, string | undefine
       policy: { allowLoopback: e.OUTPUT_ALLOW_LOOPBACK, allowedHosts },
       maxOutputBytes: e.MAX_OUTPUT_BYTES,
       idleTimeoutMs: e.OUTPUT_IDLE_TIMEOUT_MS,
+      firstByteTimeoutMs: e.OUTPUT_FIRST_BYTE_TIMEOUT_MS,
       deadlineMs: e.OUTPUT_DEADLINE_MS,
     },
     payloadKeys: { ...(e.PAYLOAD_KEYS ? { keys: e.PAYLOAD_KEYS } : {}), ...(e.PAYLOAD_KEY_FILE ? { keyFile: e.PAYLOAD_KEY_FILE } : {}) },

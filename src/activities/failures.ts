@@ -64,13 +64,14 @@ export function runComfyFailure(error: unknown): ApplicationFailure {
 export function storageFailure(error: unknown, context?: { stepId: string; requestId: string }): ApplicationFailure {
   if (error instanceof ApplicationFailure) return error;
   if (isStoreError(error) && error.code !== undefined && UNTRUSTED_SOURCE_TYPES[error.code] !== undefined) {
-    // Never retried: a hostile source answers the same way again, and each retry holds a copy slot.
+    // Retried only when the error says so (a silence): a hostile source answers the same way again,
+    // and each retry holds a copy slot; the retry policy bounds the silences.
     const json = typeof (error as { toJSON?: unknown }).toJSON === 'function' ? (error as unknown as { toJSON(): Record<string, unknown> }).toJSON() : {};
     return redactedFailure({
       type: UNTRUSTED_SOURCE_TYPES[error.code]!,
       message: context ? `step "${context.stepId}" (RunComfy request ${context.requestId}): ${error.message}` : error.message,
       details: [{ ...json, ...(context ?? {}), reason: error.code }],
-      nonRetryable: true,
+      nonRetryable: !error.retryable,
     });
   }
   if (isStoreError(error)) {

@@ -48,7 +48,7 @@ import { abortedError, StreamMeter } from './stream-meter.js';
 import { DEFAULT_ADDRESS_POLICY } from '../net/address-guard.js';
 import type { AddressPolicy } from '../net/address-guard.js';
 import { OutputSourceStalledError } from './source-errors.js';
-import { DEFAULT_IDLE_TIMEOUT_MS, describeSourceUrl } from './source-download.js';
+import { DEFAULT_FIRST_BYTE_TIMEOUT_MS, DEFAULT_IDLE_TIMEOUT_MS, describeSourceUrl } from './source-download.js';
 import type { DownloadSettings } from './write-source.js';
 import { hashFile, openWriteSource, type WriteSource } from './write-source.js';
 
@@ -95,8 +95,10 @@ export interface ObjectStoreOptions {
   sourcePolicy?: AddressPolicy;
   /** Largest file a download may store, whatever the source announces (default {@link DEFAULT_MAX_OUTPUT_BYTES}). */
   maxOutputBytes?: number;
-  /** Longest silence of a source, for headers and between body chunks (default 30 s). */
+  /** Longest silence of a source between body chunks, and for headers unless shorter below (default 30 s). */
   downloadIdleTimeoutMs?: number;
+  /** Longest wait for a source's response headers (default 5 s; capped by the idle timeout). */
+  downloadFirstByteTimeoutMs?: number;
   /** Longest one download-and-store may take (default 15 min). */
   downloadDeadlineMs?: number;
   /**
@@ -223,6 +225,7 @@ export class ObjectStore {
       // The part size follows from this limit, never from a source's announced length.
       maxBytes: integerInRange('maxOutputBytes', options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES, 1, this.partSizeBytes * MAX_PARTS),
       idleTimeoutMs: integerInRange('downloadIdleTimeoutMs', options.downloadIdleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS, 1, 3_600_000),
+      firstByteTimeoutMs: integerInRange('downloadFirstByteTimeoutMs', options.downloadFirstByteTimeoutMs ?? DEFAULT_FIRST_BYTE_TIMEOUT_MS, 1, 3_600_000),
     };
     this.downloadDeadlineMs = integerInRange('downloadDeadlineMs', options.downloadDeadlineMs ?? DEFAULT_DOWNLOAD_DEADLINE_MS, 1, 24 * 3_600_000);
     this.writer = new AtomicWriter({

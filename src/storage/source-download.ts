@@ -27,8 +27,10 @@ export interface OpenSourceOptions {
   maxRedirections: number;
   /** Scheme, host and literal-address rules applied to the URL and to every redirect target. */
   policy?: AddressPolicy;
-  /** Longest wait for the headers and between two chunks of the body. */
+  /** Longest wait between two chunks of the body (and for the headers, unless `firstByteTimeoutMs` is shorter). */
   idleTimeoutMs?: number;
+  /** Longest wait for the response headers (default {@link DEFAULT_FIRST_BYTE_TIMEOUT_MS}, never more than the idle timeout). */
+  firstByteTimeoutMs?: number;
   /** A larger announced Content-Length is refused before the body is read. */
   maxBytes?: number;
 }
@@ -49,6 +51,12 @@ export function describeSourceUrl(sourceUrl: string): string {
 
 const REDIRECT_STATUSES: ReadonlySet<number> = new Set([301, 302, 303, 307, 308]);
 export const DEFAULT_IDLE_TIMEOUT_MS = 30_000;
+/**
+ * A file server that has not started to answer within this time is stuck, not slow: the download is
+ * given up and retried (a stall is retryable, a few times). Short on purpose: a retried stall must
+ * still finish within a cancel's grace for the copy (10 s by default), or a paid output is lost.
+ */
+export const DEFAULT_FIRST_BYTE_TIMEOUT_MS = 5_000;
 
 /**
  * Sends the GET and checks the status. Resolves once the headers of a 200 arrived; everything else
@@ -60,6 +68,7 @@ export async function openSource(options: OpenSourceOptions): Promise<OpenedSour
   const { key, signal } = options;
   const policy = options.policy ?? DEFAULT_ADDRESS_POLICY;
   const idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
+  const firstByteTimeoutMs = Math.min(idleTimeoutMs, options.firstByteTimeoutMs ?? DEFAULT_FIRST_BYTE_TIMEOUT_MS);
   let url: URL;
   try {
     url = new URL(options.sourceUrl);
@@ -84,13 +93,14 @@ export async function openSource(options: OpenSourceOptions): Promise<OpenedSour
         signal,
         // Bytes are stored exactly as served: no transparent compression in between.
         headers: { 'accept-encoding': 'identity' },
-        headersTimeout: idleTimeoutMs,
+        headersTimeout: firstByteTimeoutMs,
         bodyTimeout: idleTimeoutMs,
       });
     } catch (error) {
       if (signal.aborted) throw abortedError(key, signal);
       if (findAddressRefusal(error)) throw rejectedSource(error, key, hop);
-      throw classifyTransportError(error, `downloading ${description} for "${key}" failed`, key, idleTimeoutMs);
+      const silentForMs = errorCode(error) === 'UND_ERR_HEADERS_TIMEOUT' ? firstByteTimeoutMs : idleTimeoutMs;
+      throw classifyTransportError(error, `downloading ${description} for "${key}" failed`, key, silentForMs);
     }
 
     const { statusCode, headers, body } = response;

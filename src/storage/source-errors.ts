@@ -1,6 +1,7 @@
 /**
  * Failures of downloads from untrusted sources: a refused address, a file over the size limit, a
- * source that stalls or overruns its deadline. None is retryable: asking the same source again
+ * source that stalls or overruns its deadline. Only a silence is retryable, a bounded number of times
+ * (a file server that hung once is worth asking again); for the rest, asking the same source again
  * gets the same answer, and a hostile source must not hold a copy slot through every retry.
  */
 import { OBJECT_STORE_ERROR_CODES, ObjectStoreError } from './errors.js';
@@ -40,13 +41,18 @@ export class OutputTooLargeError extends ObjectStoreError {
   }
 }
 
-/** The source sent nothing for the idle timeout, or the file was not done by its deadline. Nothing was stored. */
+/**
+ * The source sent nothing for the idle timeout, or the file was not done by its deadline. Nothing was
+ * stored. A silence is retryable (a file server that hung once usually answers the next request; the
+ * activity's retry policy bounds how often a source that always hangs holds a copy slot); a missed
+ * deadline is not (a drip would hold the slot for a whole deadline again).
+ */
 export class OutputSourceStalledError extends ObjectStoreError {
   readonly limit: 'idle' | 'deadline';
   readonly limitMs: number;
 
   constructor(init: Omit<ObjectStoreErrorInit, 'retryable'> & { limit: 'idle' | 'deadline'; limitMs: number }) {
-    super({ ...init, retryable: false }, OBJECT_STORE_ERROR_CODES.outputSourceStalled, 'OutputSourceStalledError');
+    super({ ...init, retryable: init.limit === 'idle' }, OBJECT_STORE_ERROR_CODES.outputSourceStalled, 'OutputSourceStalledError');
     this.limit = init.limit;
     this.limitMs = init.limitMs;
   }

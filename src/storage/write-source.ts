@@ -41,6 +41,7 @@ export interface DownloadSettings {
   maxRedirections: number;
   policy: AddressPolicy;
   idleTimeoutMs: number;
+  firstByteTimeoutMs: number;
   maxBytes: number;
 }
 
@@ -62,6 +63,7 @@ download: DownloadSettings,
         maxRedirections: download.maxRedirections,
         policy: download.policy,
         idleTimeoutMs: download.idleTimeoutMs,
+        firstByteTimeoutMs: download.firstByteTimeoutMs,
         maxBytes: download.maxBytes,
         ...(dispatcher ? { dispatcher } : {}),
       });

@@ -56,7 +56,7 @@ export function safeStatus(value: unknown): string | undefined {
   return token === '' ? undefined : token;
 }
 
-/** What a body says, when it looks like a job event: a string `request_id` and maybe a `status`. */
+/** What a body says, when it looks like a job event: a string `request_id` and maybe a status (`status`, else `outcome`). */
 export function readJobEvent(body: Buffer): { requestId: string; status?: string } | undefined {
   let parsed: unknown;
   try {
@@ -68,7 +68,8 @@ export function readJobEvent(body: Buffer): { requestId: string; status?: string
   const record = parsed as Record<string, unknown>;
   const requestId = record['request_id'];
   if (typeof requestId !== 'string' || requestId.trim() === '' || requestId.length > MAX_REQUEST_ID_LENGTH) return undefined;
-  const status = safeStatus(record['status']);
+  // API.md: the payload carries `status` and/or `outcome` (final events may have only the latter).
+  const status = safeStatus(record['status']) ?? safeStatus(record['outcome']);
   return { requestId: requestId.trim(), ...(status ? { status } : {}) };
 }
 

@@ -135,6 +135,7 @@ export async function createPipelineWorker(options: PipelineWorkerOptions): Prom
     sourcePolicy: config.downloads.policy,
     maxOutputBytes: config.downloads.maxOutputBytes,
     downloadIdleTimeoutMs: config.downloads.idleTimeoutMs,
+    downloadFirstByteTimeoutMs: config.downloads.firstByteTimeoutMs,
     downloadDeadlineMs: config.downloads.deadlineMs,
   });
   const metrics = new PrometheusPipelineMetrics();

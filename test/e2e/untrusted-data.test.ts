@@ -171,8 +171,8 @@ test('with PAYLOAD_KEYS: history holds only ciphertext; the codec server decodes
 });
 
 test('a cancelled pipeline stops a copy stuck on a hanging source within seconds', async () => {
-  // Idle timeout far away: only the cancellation can end this copy quickly.
-  const stack = await startPipelineStack({ env: { OUTPUT_IDLE_TIMEOUT_MS: '600000', PERSIST_CANCEL_GRACE_MS: '1000', PERSIST_HEARTBEAT_TIMEOUT_MS: '30000', HEARTBEAT_THROTTLE_MS: '500' } });
+  // Idle and first-byte timeouts far away: only the cancellation can end this copy quickly.
+  const stack = await startPipelineStack({ env: { OUTPUT_IDLE_TIMEOUT_MS: '600000', OUTPUT_FIRST_BYTE_TIMEOUT_MS: '600000', PERSIST_CANCEL_GRACE_MS: '1000', PERSIST_HEARTBEAT_TIMEOUT_MS: '30000', HEARTBEAT_THROTTLE_MS: '500' } });
   await stack.emulator.admin.addFault({ kind: 'hang', operations: ['download'], count: null });
   const pipelineId = uniqueName('hanging-copy');
   const spec = defaultPipelineSpec({ pipelineId, prompt: 'a harbour', faceImageUrl: await storeFaceImage(stack.store, `inputs/${pipelineId}/face.png`) });
@@ -186,4 +186,29 @@ test('a cancelled pipeline stops a copy stuck on a hanging source within seconds
   assert.equal(result.steps[0]?.state, 'cancelled');
   assert.deepEqual(result.steps[0]?.outputs, []);
   assert.ok(tookMs < 10_000, `stopped ${tookMs} ms after the cancel (grace 1 s)`);
+});
+
+test('a download that hangs once is asked again: the paid output is kept, also when a cancel comes while it hangs', async () => {
+  // The shipped timeouts (first byte 5 s, cancel grace 10 s): their relation is what this checks.
+  const stack = await startPipelineStack();
+  await stack.emulator.admin.addFault({ kind: 'hang', operations: ['download'], count: 1 });
+  const pipelineId = uniqueName('hang-once');
+  const spec = defaultPipelineSpec({ pipelineId, prompt: 'a lighthouse', faceImageUrl: await storeFaceImage(stack.store, `inputs/${pipelineId}/face.png`) });
+  const handle = await stack.start(spec);
+  await eventually(async () => (await handle.query(pipelineProgressQuery)).steps[0]?.state === 'persisting' || undefined, { timeoutMs: 30_000, what: 'the copy to start' });
+  // The cancel arrives while the only download of the step hangs (seed 30117 of the chaos campaign).
+  await handle.signal(cancelPipelineSignal, { reason: 'test: cancel during a hanging download' });
+  const result = await handle.result();
+  assert.equal(result.status, 'cancelled');
+  const t2i = result.steps[0]!;
+  assert.equal(t2i.id, 't2i');
+  assert.ok(t2i.outputs.length > 0, `the finished job's outputs are kept (step ${t2i.state}: ${t2i.error?.message ?? 'no error'})`);
+  const job = t2i.requestId;
+  assert.ok(job, 'the step names its job');
+  const files = await stack.emulator.admin.jobOutputs(job);
+  for (const file of files) {
+    const kept = t2i.outputs.find((o) => o.filename === file.filename);
+    assert.equal(kept?.sha256, file.sha256, `${file.filename} kept with the bytes the job made`);
+  }
+  assert.deepEqual(result.steps.slice(1).map((step) => step.outputs.length), [0, 0, 0], 'nothing submitted after the cancel');
 });

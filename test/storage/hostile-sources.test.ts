@@ -64,6 +64,10 @@ function hostile(req: IncomingMessage, res: ServerResponse): void {
       pump();
       return;
     }
+    case '/silent': {
+      // Accepts the request and never answers: no status line, no headers.
+      return;
+    }
     case '/drip': {
       // One byte, then silence longer than the idle timeout.
       res.writeHead(200, { 'content-type': 'image/png', 'content-length': '100' });
@@ -139,10 +143,10 @@ async function nothingAt(key: string): Promise<boolean> {
   }
 }
 
-function typed<T extends ObjectStoreError>(type: new (...args: never[]) => T, check: (error: T) => void = () => undefined) {
+function typed<T extends ObjectStoreError>(type: new (...args: never[]) => T, check: (error: T) => void = () => undefined, retryable = false) {
   return (error: unknown): boolean => {
     assert.ok(error instanceof type, `expected ${type.name}, got ${String(error)}`);
-    assert.equal(error.retryable, false);
+    assert.equal(error.retryable, retryable, retryable ? 'a silence is worth another try' : 'asking again gets the same answer');
     assert.doesNotMatch(error.message, /X-Amz|token=|sig=/i, 'no query string in the message');
     check(error);
     return true;
@@ -212,14 +216,32 @@ describe('bounded downloads', () => {
     assert.ok(await nothingAt('size/endless.mp4'));
   });
 
-  it('fails a source that goes quiet after the idle timeout, and a drip past the deadline', async () => {
+  it('fails a source that goes quiet after the idle timeout (retryable), and a drip past the deadline (not retryable)', async () => {
     const signal = new AbortController().signal;
     const started = Date.now();
-    await assert.rejects(local.persistFromUrl({ sourceUrl: `${base}/drip`, key: 'slow/drip.png', signal }), typed(OutputSourceStalledError, (error) => assert.equal(error.limit, 'idle')));
+    await assert.rejects(local.persistFromUrl({ sourceUrl: `${base}/drip`, key: 'slow/drip.png', signal }), typed(OutputSourceStalledError, (error) => assert.equal(error.limit, 'idle'), true));
     await assert.rejects(local.persistFromUrl({ sourceUrl: `${base}/slow`, key: 'slow/slow.png', signal }), typed(OutputSourceStalledError, (error) => assert.equal(error.limit, 'deadline')));
     assert.ok(Date.now() - started < 15_000, 'both fail within their limits, not after a default timeout');
     assert.ok(await nothingAt('slow/drip.png'));
     assert.ok(await nothingAt('slow/slow.png'));
+  });
+});
+
+describe('a source that never starts to answer', () => {
+  it('is given up after the first-byte timeout, shorter than the idle timeout, as a retryable silence', async () => {
+    const signal = new AbortController().signal;
+    const patient = makeStore({ downloadIdleTimeoutMs: 20_000, downloadFirstByteTimeoutMs: 300 });
+    const started = Date.now();
+    await assert.rejects(
+      patient.persistFromUrl({ sourceUrl: `${base}/silent`, key: 'slow/silent.png', signal }),
+      typed(OutputSourceStalledError, (error) => {
+        assert.equal(error.limit, 'idle');
+        assert.equal(error.limitMs, 300);
+        assert.match(error.message, /no data for 300 ms/);
+      }, true),
+    );
+    assert.ok(Date.now() - started < 10_000, 'not after the 20 s idle timeout');
+    assert.ok(await nothingAt('slow/silent.png'));
   });
 });
 

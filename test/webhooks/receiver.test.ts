@@ -101,7 +101,9 @@ describe('webhook receiver (real Temporal)', () => {
     });
     assert.deepEqual(delta, { duplicate: 2 });
     assert.equal(await post(url, { request_id: 'req-3', status: 'succeeded' }), 200);
-    assert.deepEqual((await nudges(handle)).map((n) => (n as { status: string }).status), ['in_queue', 'succeeded']);
+    // A final event that says `outcome` instead of `status` (API.md allows either) is a new event too.
+    assert.equal(await post(url, { request_id: 'req-3', outcome: 'Cancelled' }), 200);
+    assert.deepEqual((await nudges(handle)).map((n) => (n as { status: string }).status), ['in_queue', 'succeeded', 'cancelled']);
   });
 
   it('refuses forged and tampered calls with 401, counted as forged, and signals nothing', async () => {
