@@ -102,9 +102,16 @@ export async function startCodecServer(options: CodecServerOptions): Promise<Run
       res.writeHead(204).end();
       return;
     }
-    const path = new URL(req.url ?? '/', 'http://codec').pathname.split('/').filter((segment) => segment !== '');
+    let path: string[];
+    let pathToken: string | undefined;
+    try {
+      path = new URL(req.url ?? '/', 'http://codec').pathname.split('/').filter((segment) => segment !== '');
+      pathToken = path.length === 2 ? decodeURIComponent(path[0]!) : undefined;
+    } catch {
+      // A target that does not parse, or a token with a broken %-escape: the caller's mistake, not ours.
+      throw new HttpError(400, 'bad request target');
+    }
     const operation = path.at(-1);
-    const pathToken = path.length === 2 ? decodeURIComponent(path[0]!) : undefined;
     if (path.length > 2 || (operation !== 'encode' && operation !== 'decode')) throw new HttpError(404, 'not found: POST /encode or /decode');
     if (req.method !== 'POST') throw new HttpError(405, 'use POST');
     const bearer = /^bearer\s+(.+)$/i.exec(req.headers.authorization?.trim() ?? '')?.[1];

@@ -110,5 +110,8 @@ describe('codec server', () => {
     assert.equal(bad.status, 400);
     const notFound = await fetch(`${server.url}/a/b/decode`, { method: 'POST', headers: { authorization: `Bearer ${token}` }, body: '{}' });
     assert.equal(notFound.status, 404);
+    // A token prefix with a broken %-escape is the caller's mistake: 400, not a server error.
+    const broken = await fetch(`${server.url}/%E0%A4%A/decode`, { method: 'POST', body: '{}' });
+    assert.equal(broken.status, 400);
   });
 });
