@@ -129,15 +129,21 @@ export class NudgeAllowance {
     return bucket;
   }
 
-  /** Whether `key` may be signaled now. */
-  allows(key: string): boolean {
-    return this.#current(key).tokens > 0;
+  /**
+   * Takes one signal's worth for `key` when there is one: taken before the signal is sent, so that
+   * calls arriving together cannot all pass while the first ones are still on their way to Temporal.
+   */
+  take(key: string): boolean {
+    const bucket = this.#current(key);
+    if (bucket.tokens <= 0) return false;
+    bucket.tokens -= 1;
+    return true;
   }
 
-  /** Records one signal sent for `key`. */
-  spend(key: string): void {
+  /** Gives back what {@link take} took, for a signal that was not sent. */
+  giveBack(key: string): void {
     const bucket = this.#current(key);
-    bucket.tokens = Math.max(0, bucket.tokens - 1);
+    bucket.tokens = Math.min(this.burst, bucket.tokens + 1);
   }
 
   /** Seconds until `key` may be signaled again (for Retry-After). */
@@ -233,7 +239,7 @@ export function createWebhookReceiver(options: WebhookReceiverOptions): Server {
       return;
     }
     const subjectKey = JSON.stringify([workflowId, stepId, attempt]);
-    if (!allowance.allows(subjectKey)) {
+    if (!allowance.take(subjectKey)) {
       outcome('throttled', 429, 'too many events for this job', meta, false, { 'retry-after': String(allowance.retryAfterSeconds(subjectKey)) });
       return;
     }
@@ -242,15 +248,16 @@ export function createWebhookReceiver(options: WebhookReceiverOptions): Server {
     try {
       result = await nudge(workflowId, signal);
     } catch (error) {
+      allowance.giveBack(subjectKey);
       outcome('error', 503, 'temporarily unavailable', { ...meta, error: error instanceof Error ? error.message.split('\n')[0]!.slice(0, 200) : 'unknown' });
       return;
     }
     if (result === 'closed') {
+      allowance.giveBack(subjectKey);
       outcome('closed', 200, 'ok (pipeline already closed)', meta);
       return;
     }
     recent.add(replayKey);
-    allowance.spend(subjectKey);
     outcome('signaled', 200, 'ok', meta);
   }
 

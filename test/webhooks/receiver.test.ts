@@ -228,10 +228,13 @@ describe('webhook receiver (real Temporal)', () => {
       assert.equal(flood.status, 429);
       const retryAfter = Number(flood.headers.get('retry-after'));
       assert.ok(retryAfter >= 1 && retryAfter <= 60, `Retry-After ${retryAfter}`);
+      // Calls arriving together cannot pass the cap while the first signals are still in flight.
+      const together = await Promise.all(Array.from({ length: 20 }, (_, i) => post(url(3), { request_id: `req-burst-${i}`, status: 'succeeded' })));
+      assert.deepEqual([...together].sort((a, b) => a - b), [...Array<number>(3).fill(200), ...Array<number>(17).fill(429)]);
       // Another attempt of the same step has its own allowance.
       assert.equal(await post(url(2), { request_id: 'req-retry', status: 'in_queue' }), 200);
-      assert.equal((await nudges(handle)).length, 4);
-      assert.equal(await capped.value('throttled'), 10);
+      assert.equal((await nudges(handle)).length, 7);
+      assert.equal(await capped.value('throttled'), 27);
       assert.equal(await capped.value('duplicate'), 1);
     } finally {
       await small.close();
@@ -251,36 +254,36 @@ describe('NudgeAllowance', () => {
   it('allows a burst, then one more per refill interval, without saving credit while full', () => {
     let nowMs = 0;
     const allowance = new NudgeAllowance(3, 1_000, 20_000, () => nowMs);
-    const spendWhileAllowed = (): number => {
-      let spent = 0;
-      while (allowance.allows('a')) {
-        allowance.spend('a');
-        spent++;
-      }
-      return spent;
+    const takeAll = (): number => {
+      let taken = 0;
+      while (allowance.take('a')) taken++;
+      return taken;
     };
     nowMs = 60_000; // an hour at rest with a full bucket saves nothing
-    assert.equal(spendWhileAllowed(), 3);
+    assert.equal(takeAll(), 3);
     assert.equal(allowance.retryAfterSeconds('a'), 1);
     nowMs += 999;
-    assert.equal(allowance.allows('a'), false);
+    assert.equal(allowance.take('a'), false);
     nowMs += 1;
-    assert.equal(spendWhileAllowed(), 1);
+    assert.equal(takeAll(), 1);
     nowMs += 2_500;
-    assert.equal(spendWhileAllowed(), 2);
+    assert.equal(takeAll(), 2);
     // The half interval left over still counts toward the next token.
     nowMs += 500;
-    assert.equal(spendWhileAllowed(), 1);
-    assert.equal(allowance.allows('b'), true, 'subjects are counted apart');
+    assert.equal(takeAll(), 1);
+    // A signal that was not sent gives its share back.
+    allowance.giveBack('a');
+    assert.equal(takeAll(), 1);
+    assert.equal(allowance.take('b'), true, 'subjects are counted apart');
   });
 
   it('remembers a bounded number of subjects, forgetting the least recently seen', () => {
     const allowance = new NudgeAllowance(1, 60_000, 2, () => 0);
-    allowance.spend('a');
-    allowance.spend('b');
-    assert.equal(allowance.allows('a'), false);
-    allowance.spend('c'); // evicts b, the least recently seen
-    assert.equal(allowance.allows('a'), false);
-    assert.equal(allowance.allows('b'), true);
+    assert.equal(allowance.take('a'), true);
+    assert.equal(allowance.take('b'), true);
+    assert.equal(allowance.take('a'), false);
+    assert.equal(allowance.take('c'), true); // evicts b, the least recently seen
+    assert.equal(allowance.take('a'), false);
+    assert.equal(allowance.take('b'), true);
   });
 });
