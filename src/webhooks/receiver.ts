@@ -42,6 +42,8 @@ export interface WebhookReceiverOptions {
   recentDeliveries?: number;
   /** Signals one job attempt may receive from this receiver: see {@link NudgeAllowance} (default 20, one more a minute). */
   nudgesPerJob?: { burst: number; refillMs: number };
+  /** Open connections beyond which new ones are closed at once (default 1,000). */
+  maxConnections?: number;
 }
 
 const MAX_REQUEST_ID_LENGTH = 256;
@@ -300,6 +302,9 @@ export function createWebhookReceiver(options: WebhookReceiverOptions): Server {
   // RunComfy gives up on an attempt after 10 s; a slow client must not hold a socket for longer.
   server.requestTimeout = 15_000;
   server.headersTimeout = 10_000;
+  // Inside a worker the receiver shares the process's file descriptors with Temporal, RunComfy and
+  // the store: a flood of idle connections must not use them all up.
+  server.maxConnections = options.maxConnections ?? 1_000;
   return server;
 }
 

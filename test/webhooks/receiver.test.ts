@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import type { Server } from 'node:http';
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
@@ -237,6 +237,27 @@ describe('webhook receiver (real Temporal)', () => {
       assert.equal(await capped.value('throttled'), 27);
       assert.equal(await capped.value('duplicate'), 1);
     } finally {
+      await small.close();
+    }
+  });
+
+  it('closes connections beyond its limit at once, and serves again when they go', async () => {
+    const server: Server = createWebhookReceiver({ settings: { secrets: [CURRENT], path: PATH, maxBodyBytes: MAX_BODY }, nudge: temporalNudge(client), metrics: new WebhookMetrics(new Registry()), log, maxConnections: 2 });
+    const small = await listenWebhookReceiver(server, 0, '127.0.0.1');
+    const idle = await Promise.all([0, 1].map(() => new Promise<Socket>((resolve) => { const socket = connect(small.port, '127.0.0.1', () => resolve(socket)); })));
+    try {
+      // Let the server count both before the third arrives.
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const refused = await fetch(`${small.url}/healthz`).then(
+        (response) => response.status,
+        () => 'closed',
+      );
+      assert.equal(refused, 'closed', 'a third connection is closed without an answer');
+      for (const socket of idle) socket.destroy();
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      assert.equal((await fetch(`${small.url}/healthz`)).status, 200);
+    } finally {
+      for (const socket of idle) socket.destroy();
       await small.close();
     }
   });
