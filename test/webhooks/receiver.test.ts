@@ -244,7 +244,11 @@ describe('webhook receiver (real Temporal)', () => {
   it('closes connections beyond its limit at once, and serves again when they go', async () => {
     const server: Server = createWebhookReceiver({ settings: { secrets: [CURRENT], path: PATH, maxBodyBytes: MAX_BODY }, nudge: temporalNudge(client), metrics: new WebhookMetrics(new Registry()), log, maxConnections: 2 });
     const small = await listenWebhookReceiver(server, 0, '127.0.0.1');
-    const idle = await Promise.all([0, 1].map(() => new Promise<Socket>((resolve) => { const socket = connect(small.port, '127.0.0.1', () => resolve(socket)); })));
+    const openIdle = (): Promise<Socket> =>
+      new Promise((resolve) => {
+        const socket = connect(small.port, '127.0.0.1', () => resolve(socket));
+      });
+    const idle = await Promise.all([openIdle(), openIdle()]);
     try {
       // Let the server count both before the third arrives.
       await new Promise((resolve) => setTimeout(resolve, 100));
