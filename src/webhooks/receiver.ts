@@ -75,21 +75,24 @@ export function readJobEvent(body: Buffer): { requestId: string; status?: string
   return { requestId: requestId.trim(), ...(status ? { status } : {}) };
 }
 
+/** Moves `key` to the end of an insertion-ordered map (most recently used), dropping the oldest entry past `capacity`. */
+function touchRecent<V>(map: Map<string, V>, key: string, value: V, capacity: number): void {
+  map.delete(key);
+  map.set(key, value);
+  if (map.size > capacity) map.delete(map.keys().next().value!);
+}
+
 /** Insertion-ordered map used as an LRU of recent deliveries. */
 class RecentDeliveries {
   readonly #seen = new Map<string, true>();
   constructor(readonly capacity: number) {}
   has(key: string): boolean {
     if (!this.#seen.has(key)) return false;
-    this.#seen.delete(key);
-    this.#seen.set(key, true);
+    touchRecent(this.#seen, key, true, this.capacity);
     return true;
   }
   add(key: string): void {
-    if (this.capacity <= 0) return;
-    this.#seen.delete(key);
-    this.#seen.set(key, true);
-    if (this.#seen.size > this.capacity) this.#seen.delete(this.#seen.keys().next().value!);
+    if (this.capacity > 0) touchRecent(this.#seen, key, true, this.capacity);
   }
 }
 
@@ -125,9 +128,7 @@ export class NudgeAllowance {
         bucket.atMs = bucket.tokens >= this.burst ? nowMs : bucket.atMs + intervals * this.refillMs;
       }
     }
-    this.#buckets.delete(key);
-    this.#buckets.set(key, bucket);
-    if (this.#buckets.size > this.maxSubjects) this.#buckets.delete(this.#buckets.keys().next().value!);
+    touchRecent(this.#buckets, key, bucket, this.maxSubjects);
     return bucket;
   }
 
